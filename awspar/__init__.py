@@ -1,0 +1,69 @@
+"""awspar: sign AWS requests in one place, send them anywhere, in parallel.
+
+The public names are loaded lazily (PEP 562) so that ``import awspar`` stays cheap, in AWS Lambda
+above all, and so that a worker subinterpreter can import ``awspar._models`` without botocore.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "SignedRequest": "awspar._models",
+    "RawResponse": "awspar._models",
+    "Span": "awspar._models",
+    "EngineConfig": "awspar._config",
+    "RetryPolicy": "awspar._config",
+    "DEFAULT_CONFIG": "awspar._config",
+    "AwsparError": "awspar._errors",
+    "ConfigurationError": "awspar._errors",
+    "NoCredentialsError": "awspar._errors",
+    "UnknownServiceError": "awspar._errors",
+    "UnknownOperationError": "awspar._errors",
+    "ParamValidationError": "awspar._errors",
+    "EngineUnavailableError": "awspar._errors",
+    "TransportError": "awspar._errors",
+    "ConnectError": "awspar._errors",
+    "IncompleteBodyError": "awspar._errors",
+    "ServiceError": "awspar._errors",
+    "WorkerCrashedError": "awspar._errors",
+    "NoWinnerError": "awspar._errors",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:  # pragma: no cover
+    from awspar._config import DEFAULT_CONFIG, EngineConfig, RetryPolicy
+    from awspar._errors import (
+        AwsparError,
+        ConfigurationError,
+        ConnectError,
+        EngineUnavailableError,
+        IncompleteBodyError,
+        NoCredentialsError,
+        NoWinnerError,
+        ParamValidationError,
+        ServiceError,
+        TransportError,
+        UnknownOperationError,
+        UnknownServiceError,
+        WorkerCrashedError,
+    )
+    from awspar._models import RawResponse, SignedRequest, Span
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'awspar' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,95 @@
+"""Every concurrency knob in one immutable, documented place (standard library only).
+
+Engines, front-ends and the CLI all take an :class:`EngineConfig`; change one with
+``dataclasses.replace(config, concurrency=64)`` or :meth:`EngineConfig.with_`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+
+__all__ = ["RetryPolicy", "EngineConfig", "DEFAULT_CONFIG", "RETRYABLE_STATUSES"]
+
+#: HTTP statuses that are retried (throttling and transient server errors).
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped.
+
+    ``max_attempts`` counts the first try (1 means never retry). The delay before attempt
+    ``n + 1`` is uniform in ``[0, min(max_delay, base_delay * 2 ** (n - 1))]``.
+    Retried: connection errors, timeouts, :data:`RETRYABLE_STATUSES` and throttling error codes.
+    """
+
+    max_attempts: int = 4
+    base_delay: float = 0.05
+    max_delay: float = 5.0
+    retry_statuses: frozenset[int] = RETRYABLE_STATUSES
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < 0:
+            raise ValueError("retry delays must not be negative")
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return (rng or random).uniform(0.0, cap)
+
+    def should_retry_status(self, status: int) -> bool:
+        """True when an HTTP status is worth another attempt."""
+        return status in self.retry_statuses
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The knobs every engine shares.
+
+    - ``concurrency``: requests in flight at most, enforced the same way by every engine
+      (default 32).
+    - ``connect_timeout`` / ``read_timeout``: seconds (defaults 10 and 120; botocore's 60 s read
+      timeout is too short for long model generations).
+    - ``retry``: a :class:`RetryPolicy`.
+    - ``hedge_after``: opt-in hedging. ``None`` (default) never hedges; a float sends a duplicate
+      of a request that has run longer than that many seconds; a string ``"p95"`` (any
+      percentile) hedges after that percentile of the latencies seen so far in the run.
+    - ``resign_margin``: a request whose signature expires within this many seconds is re-signed
+      before it is sent (default 30).
+    - ``workers``: worker count for the process and subinterpreter engines
+      (``None``: the number of CPUs).
+    """
+
+    concurrency: int = 32
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+    retry: RetryPolicy = RetryPolicy()
+    hedge_after: float | str | None = None
+    resign_margin: float = 30.0
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        if isinstance(self.hedge_after, str):
+            pct = self.hedge_after.lower().removeprefix("p")
+            if not pct.replace(".", "", 1).isdigit() or not 0 < float(pct) < 100:
+                raise ValueError(f"hedge_after must be seconds or a percentile like 'p95', not {self.hedge_after!r}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError("workers must be at least 1")
+
+    def with_(self, **changes: object) -> "EngineConfig":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+DEFAULT_CONFIG = EngineConfig()

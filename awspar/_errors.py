@@ -1,0 +1,177 @@
+"""The error tree. Every error pickles (it crosses process and interpreter boundaries) and no
+error text ever contains a secret key, a session token or a signature.
+
+::
+
+    AwsparError
+    ├── ConfigurationError          bad input, found before anything is sent
+    │   ├── NoCredentialsError
+    │   ├── UnknownServiceError      (with the closest names)
+    │   ├── UnknownOperationError    (with the closest names)
+    │   ├── ParamValidationError     (botocore's validation message, one line)
+    │   └── EngineUnavailableError   (an engine this Python or install cannot run)
+    ├── TransportError              no usable HTTP response arrived
+    │   ├── ConnectError
+    │   ├── TimeoutError             (also a builtin TimeoutError)
+    │   └── IncompleteBodyError      (fewer bytes than Content-Length)
+    ├── ServiceError                AWS answered with an error (code, message, status, request id)
+    ├── WorkerCrashedError          a worker process or interpreter died
+    └── NoWinnerError               a race or first-valid run where no call was accepted
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+__all__ = [
+    "AwsparError",
+    "ConfigurationError",
+    "NoCredentialsError",
+    "UnknownServiceError",
+    "UnknownOperationError",
+    "ParamValidationError",
+    "EngineUnavailableError",
+    "TransportError",
+    "ConnectError",
+    "TimeoutError",
+    "IncompleteBodyError",
+    "ServiceError",
+    "WorkerCrashedError",
+    "NoWinnerError",
+    "THROTTLING_CODES",
+]
+
+# Error codes that mean "slow down"; retried with backoff.
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ModelNotReadyException",
+    }
+)
+
+
+class AwsparError(Exception):
+    """Base of every awspar error. Pickles with its keyword fields."""
+
+    def __init__(self, message: str = "", **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self._fields = fields
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self._fields))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild(cls: type[AwsparError], message: str, fields: dict[str, Any]) -> AwsparError:
+    return cls(message, **fields)
+
+
+class ConfigurationError(AwsparError, ValueError):
+    """Bad input found before anything was sent."""
+
+
+class NoCredentialsError(ConfigurationError):
+    """No AWS credentials were found in the usual places."""
+
+
+class UnknownServiceError(ConfigurationError):
+    """botocore knows no such service."""
+
+
+class UnknownOperationError(ConfigurationError):
+    """The service has no such operation."""
+
+
+class ParamValidationError(ConfigurationError):
+    """The parameters do not fit the operation's input shape."""
+
+
+class EngineUnavailableError(ConfigurationError):
+    """The engine cannot run here: wrong Python version or a missing optional dependency."""
+
+
+class TransportError(AwsparError):
+    """No usable HTTP response arrived. ``attempts`` says how many were made."""
+
+    attempts: int = 1
+
+
+class ConnectError(TransportError, ConnectionError):
+    """The connection could not be made or was reset."""
+
+
+class TimeoutError(TransportError, builtins.TimeoutError):
+    """The connect or read timeout passed."""
+
+
+class IncompleteBodyError(TransportError):
+    """The body was shorter than its Content-Length: never a silent truncation."""
+
+
+class ServiceError(AwsparError):
+    """AWS answered with an error.
+
+    Fields: ``code`` (e.g. ``"NoSuchKey"``), ``status`` (HTTP status), ``request_id``,
+    ``operation``, ``throttling`` (True for throttling codes and 429) and ``retryable``
+    (throttling, or a 5xx status).
+    """
+
+    code: str = ""
+    status: int = 0
+    request_id: str | None = None
+    operation: str = ""
+    throttling: bool = False
+    retryable: bool = False
+
+    @classmethod
+    def from_parts(
+        cls,
+        code: str,
+        message: str,
+        status: int,
+        request_id: str | None = None,
+        operation: str = "",
+    ) -> "ServiceError":
+        """Build one, deriving ``throttling`` and ``retryable`` from the code and status."""
+        throttling = code in THROTTLING_CODES or status == 429
+        retryable = throttling or status >= 500
+        where = f" ({operation})" if operation else ""
+        text = f"{code}{where}: {message} [HTTP {status}]" if message else f"{code}{where} [HTTP {status}]"
+        return cls(
+            text,
+            code=code,
+            status=status,
+            request_id=request_id,
+            operation=operation,
+            throttling=throttling,
+            retryable=retryable,
+        )
+
+
+class WorkerCrashedError(AwsparError):
+    """A worker process or subinterpreter died while it held requests."""
+
+
+class NoWinnerError(AwsparError):
+    """A race or first-valid run ended with no accepted result. ``results`` holds every attempt."""

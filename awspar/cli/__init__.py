@@ -1,0 +1,22 @@
+"""The ``awspar`` command line. Thin: parse arguments, call the library, print.
+
+typer and rich come with the ``cli`` extra; without them ``awspar`` says so in one line.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``awspar`` console script."""
+    try:
+        from awspar.cli.app import build_app
+    except ImportError as exc:  # typer or rich missing
+        print(f"awspar: the command line needs the 'cli' extra ({exc.name} is missing): "
+              "pip install 'awspar[cli]'", file=sys.stderr)
+        raise SystemExit(2) from None
+    app = build_app()
+    app(args=argv, prog_name="awspar")
