@@ -16,6 +16,7 @@ _EXPORTS: dict[str, str] = {
     "SignedRequest": "awspar._models",
     "RawResponse": "awspar._models",
     "Span": "awspar._models",
+    "FileSink": "awspar._models",
     "EngineConfig": "awspar._config",
     "RetryPolicy": "awspar._config",
     "DEFAULT_CONFIG": "awspar._config",
@@ -53,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
         UnknownServiceError,
         WorkerCrashedError,
     )
-    from awspar._models import RawResponse, SignedRequest, Span
+    from awspar._models import FileSink, RawResponse, SignedRequest, Span
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["SignedRequest", "RawResponse", "Span", "redact_url", "redact_headers"]
+__all__ = ["SignedRequest", "RawResponse", "Span", "FileSink", "redact_url", "redact_headers"]
 
 # Header names whose values are secret or reveal the signature.
 SECRET_HEADERS = frozenset({"authorization", "x-amz-security-token", "x-amz-signature"})
@@ -98,6 +98,20 @@ class SignedRequest:
     def to_tuple(self) -> tuple[str, str, tuple[tuple[str, str], ...], bytes]:
         """The bare minimum to send it: ``(method, url, header pairs, body)``; for worker hand-off."""
         return (self.method, self.url, tuple(self.headers.items()), self.body)
+
+
+@dataclass(frozen=True)
+class FileSink:
+    """Where an engine writes a response body instead of memory: ``path`` at byte ``offset``.
+
+    The file must already exist (the caller creates or preallocates it, e.g. a temporary file it
+    renames when complete); the engine opens it for update and writes the body starting at
+    ``offset``, streaming, without holding the whole body in memory. Used for large objects and
+    for byte-range parts written in place.
+    """
+
+    path: str
+    offset: int = 0
 
 
 @dataclass(frozen=True)
