@@ -1,0 +1,193 @@
+"""Is the object we got the object S3 holds? Length, MD5-vs-ETag and the object's own checksum.
+
+What is checked, from the response headers of the GET (or of the first ranged GET):
+
+- **length**: the bytes received equal the object's size (``Content-Length`` of a full GET, the
+  total of ``Content-Range`` of a ranged one). Always checked.
+- **MD5 against the ETag**, for objects whose ETag is a plain MD5: 32 hex digits, no ``-N`` suffix
+  (multipart uploads have one) and not encrypted with SSE-KMS or SSE-C (their ETag is no MD5).
+- **the object's own checksum** (``x-amz-checksum-crc32``/``-crc32c``/``-crc64nvme``/``-sha1``/
+  ``-sha256``, base64), when the response carries a full-object one. Composite checksums of
+  multipart uploads (``...-N`` values, ``x-amz-checksum-type: COMPOSITE``) are checksums of part
+  checksums and cannot be checked against the bytes; they are noted as not verified.
+
+The hashers are botocore's own (``botocore.httpchecksum``). CRC32C and CRC64NVME exist there
+only with ``awscrt`` installed (``pip install 'botocore[crt]'``); without it such a checksum is
+reported as *not verified* ("crc32c needs awscrt") rather than failed, and the MD5 and length
+checks still run. A pure-Python CRC32C would check a few MB/s, slower than the network it
+guards, so none is written here.
+
+Everything hashes incrementally (:class:`Verifier.update`), so a file on disk is checked by
+reading it back in 1 MiB chunks (:func:`verify_file`) and never held whole in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Expected", "Verification", "Verifier", "expected_from_headers", "object_size", "verify_bytes", "verify_file",
+]
+
+_CHUNK = 1 << 20
+_MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
+_CHECKSUM_HEADERS = ("crc64nvme", "crc32c", "crc32", "sha256", "sha1")  # strongest first
+_CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the bytes must match. ``None`` fields are not checked.
+
+    ``checksum`` is ``(algorithm, base64 value)`` with a lower-case algorithm name (``"crc32"``).
+    ``notes`` says why something that could have been checked was not.
+    """
+
+    length: int | None = None
+    md5_hex: str | None = None
+    checksum: tuple[str, str] | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome: ``ok`` is False only on a mismatch; ``checked`` names what was verified
+    (``"length"``, ``"md5"``, ``"crc32"``...), ``notes`` what could not be and why."""
+
+    ok: bool
+    checked: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def content_verified(self) -> bool:
+        """True when the bytes themselves (not only their count) matched a hash or checksum."""
+        return self.ok and any(name != "length" for name in self.checked)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lower = name.lower()
+    for key, val in headers.items():
+        if key.lower() == lower:
+            return val
+    return None
+
+
+def object_size(headers: Mapping[str, str]) -> int | None:
+    """The whole object's size: the total of ``Content-Range`` if ranged, else ``Content-Length``."""
+    content_range = _header(headers, "Content-Range")
+    if content_range:
+        match = _CONTENT_RANGE_TOTAL.search(content_range)
+        return int(match.group(1)) if match else None
+    length = _header(headers, "Content-Length")
+    return int(length) if length is not None and length.isdigit() else None
+
+
+def _checksum_class(algorithm: str) -> Any:
+    """botocore's incremental hasher for ``algorithm``, or ``None`` when this install lacks it."""
+    from botocore import httpchecksum
+
+    return httpchecksum._CHECKSUM_CLS.get(algorithm)  # botocore's registry (CRT ones when present)
+
+
+def expected_from_headers(headers: Mapping[str, str]) -> Expected:
+    """Read the expectations off a GetObject (or HeadObject) response's headers."""
+    notes: list[str] = []
+    md5_hex = None
+    etag = (_header(headers, "ETag") or "").strip('"')
+    encryption = (_header(headers, "x-amz-server-side-encryption") or "").lower()
+    if _header(headers, "x-amz-server-side-encryption-customer-algorithm") or encryption.startswith("aws:kms"):
+        notes.append("md5 not checked: the ETag of an SSE-KMS/SSE-C object is not its MD5")
+    elif _MD5_ETAG.match(etag):
+        md5_hex = etag.lower()
+    elif etag:
+        notes.append("md5 not checked: multipart ETag")
+    checksum = None
+    for algorithm in _CHECKSUM_HEADERS:
+        value = _header(headers, f"x-amz-checksum-{algorithm}")
+        if not value:
+            continue
+        kind = (_header(headers, "x-amz-checksum-type") or "").upper()
+        if kind == "COMPOSITE" or re.search(r"-\d+$", value):
+            notes.append(f"{algorithm} not checked: composite checksum of a multipart upload")
+        elif _checksum_class(algorithm) is None:
+            notes.append(f"{algorithm} not verified: {algorithm} needs awscrt (pip install 'botocore[crt]')")
+        else:
+            checksum = (algorithm, value)
+        break
+    return Expected(length=object_size(headers), md5_hex=md5_hex, checksum=checksum, notes=tuple(notes))
+
+
+@dataclass
+class Verifier:
+    """Incremental checker: feed every byte once with :meth:`update`, then :meth:`result`."""
+
+    expected: Expected
+    _length: int = field(default=0, init=False)
+    _md5: Any = field(default=None, init=False, repr=False)
+    _checksum: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.expected.md5_hex is not None:
+            self._md5 = hashlib.md5(usedforsecurity=False)
+        if self.expected.checksum is not None:
+            self._checksum = _checksum_class(self.expected.checksum[0])()
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Account for the next chunk of the object's bytes."""
+        self._length += len(chunk)
+        if self._md5 is not None:
+            self._md5.update(chunk)
+        if self._checksum is not None:
+            self._checksum.update(chunk)
+
+    def result(self) -> Verification:
+        """Compare what was fed with what was expected."""
+        exp = self.expected
+        checked: list[str] = []
+        if exp.length is not None:
+            if self._length != exp.length:
+                return Verification(False, tuple(checked), exp.notes,
+                                    f"length {self._length} bytes, expected {exp.length}")
+            checked.append("length")
+        if self._md5 is not None:
+            got = self._md5.hexdigest()
+            if got != exp.md5_hex:
+                return Verification(False, tuple(checked), exp.notes, f"MD5 {got} does not match the ETag {exp.md5_hex}")
+            checked.append("md5")
+        if self._checksum is not None and exp.checksum is not None:
+            algorithm, want = exp.checksum
+            got = self._checksum.b64digest()
+            if got != want:
+                return Verification(False, tuple(checked), exp.notes,
+                                    f"{algorithm.upper()} {got} does not match the object's {want}")
+            checked.append(algorithm)
+        return Verification(True, tuple(checked), exp.notes)
+
+
+def verify_bytes(data: bytes | bytearray | memoryview, expected: Expected) -> Verification:
+    """Check an in-memory body."""
+    verifier = Verifier(expected)
+    verifier.update(data)
+    return verifier.result()
+
+
+def verify_file(path: str, expected: Expected) -> Verification:
+    """Check a file on disk, reading it in 1 MiB chunks."""
+    verifier = Verifier(expected)
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            n = handle.readinto(buffer)
+            if not n:
+                break
+            verifier.update(view[:n])
+    return verifier.result()
