@@ -1,0 +1,185 @@
+"""What ``import awspar`` costs a cold start, measured against ``import botocore`` in the same run.
+
+Lambda bills the cold start, and its Python runtime already ships boto3 and botocore, so the budget
+is what awspar adds on top of ``import botocore``: at most 30 ms for ``import awspar`` followed by the
+names a handler touches (``awspar.Signer`` once it exists, else the plain-data names).
+
+Each snippet runs in a fresh interpreter that times its own imports (interpreter start-up is left
+out), the snippets alternate round after round (A B C A B C ...) so that a noisy machine favours none,
+and medians are reported, with the paired per-round difference as the headline. A few further runs
+under ``python -X importtime`` list the modules that awspar adds over botocore and what each costs.
+
+    python benchmarks/bench_import.py [--rounds 30] [--importtime-runs 5] [--out bench-out/bench_import.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUDGET_MS = 30.0
+#: The AWS stack awspar builds on; the budget baseline imports the same modules of it as awspar does.
+AWS_STACK = frozenset({"botocore", "boto3", "s3transfer", "urllib3"})
+
+# Runs in each child: times ``exec(code)`` and prints the seconds.
+_TIMER = "import sys, time\nt0 = time.perf_counter()\nexec(sys.argv[1], {})\nprint(time.perf_counter() - t0)"
+# Runs in a child: prints, in import order, the modules of the AWS stack that ``code`` loads.
+_STACK_PROBE = (
+    "import json, sys\nexec(sys.argv[1], {})\n"
+    "print(json.dumps([m for m in sys.modules if m.partition('.')[0] in set(json.loads(sys.argv[2]))]))"
+)
+
+
+def _child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return env
+
+
+def _handler_names() -> tuple[str, list[str]]:
+    """The names a Lambda handler touches: ``Signer`` when it is exported, else the plain-data names."""
+    sys.path.insert(0, str(REPO_ROOT))
+    import awspar
+
+    if "Signer" in awspar._EXPORTS:
+        return "import awspar; awspar.Signer", ["Signer"]
+    core = ["SignedRequest", "RawResponse", "EngineConfig", "ServiceError"]
+    return "import awspar; awspar.SignedRequest, awspar.EngineConfig", core
+
+
+def _same_stack_as(code: str) -> str:
+    """A snippet importing the very botocore/boto3/urllib3 modules that ``code`` loads, and nothing else.
+
+    Timing it beside ``code`` isolates what awspar itself adds (its own modules and the standard
+    library modules only it needs), whichever parts of botocore the signer happens to use.
+    """
+    out = subprocess.run([sys.executable, "-c", _STACK_PROBE, code, json.dumps(sorted(AWS_STACK))],
+                         capture_output=True, text=True, env=_child_env(), cwd=REPO_ROOT, check=True, timeout=120)
+    modules = json.loads(out.stdout.strip().splitlines()[-1])
+    if not modules:
+        return "pass"
+    return f"import importlib\nfor m in {modules!r}:\n    importlib.import_module(m)"
+
+
+def _snippets() -> tuple[dict[str, str], str, str]:
+    """The timed snippets, and the labels of the handler snippet and of its baseline."""
+    label, names = _handler_names()
+    handler = "import awspar\n" + "\n".join(f"awspar.{n}" for n in names)
+    baseline = "same botocore modules, without awspar"
+    snippets = {
+        "import botocore": "import botocore",
+        "import boto3": "import boto3",
+        baseline: _same_stack_as(handler),
+        "import awspar": "import awspar",
+        label: handler,
+    }
+    return snippets, label, baseline
+
+
+def _time_once(code: str) -> float:
+    out = subprocess.run([sys.executable, "-c", _TIMER, code], capture_output=True, text=True,
+                         env=_child_env(), cwd=REPO_ROOT, check=True, timeout=120)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure_wall(snippets: dict[str, str], rounds: int) -> dict[str, list[float]]:
+    """Seconds per snippet, one fresh interpreter each, snippets alternating in every round."""
+    for code in snippets.values():  # warm-up: write the .pyc files, fill the page cache
+        _time_once(code)
+    times: dict[str, list[float]] = {label: [] for label in snippets}
+    for _ in range(rounds):
+        for label, code in snippets.items():
+            times[label].append(_time_once(code))
+    return times
+
+
+def _importtime(code: str) -> dict[str, tuple[int, int]]:
+    """``module -> (self µs, cumulative µs)`` from one ``python -X importtime -c code`` run."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True,
+                          text=True, env=_child_env(), cwd=REPO_ROOT, check=True, timeout=120)
+    modules: dict[str, tuple[int, int]] = {}
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line.removeprefix("import time:").split("|", 2)
+        modules[name.strip()] = (int(self_us), int(cumulative_us))
+    return modules
+
+
+def added_modules(baseline: str, code: str, runs: int) -> dict[str, float]:
+    """Median self time (ms) of each module that ``code`` imports and ``baseline`` does not."""
+    base = set(_importtime(baseline))
+    self_ms: dict[str, list[float]] = defaultdict(list)
+    for _ in range(runs):
+        for name, (self_us, _cumulative) in _importtime(code).items():
+            if name not in base:
+                self_ms[name].append(self_us / 1000)
+    return {name: statistics.median(values) for name, values in self_ms.items()}
+
+
+def _by_package(modules: dict[str, float]) -> dict[str, float]:
+    totals: dict[str, float] = defaultdict(float)
+    for name, ms in modules.items():
+        totals[name.partition(".")[0]] += ms
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=30, help="alternating rounds of timed runs (default 30)")
+    parser.add_argument("--importtime-runs", type=int, default=5, help="-X importtime runs (default 5)")
+    parser.add_argument("--top", type=int, default=12, help="added modules to list (default 12)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench-out" / "bench_import.json",
+                        help="where the raw numbers go (default bench-out/bench_import.json)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.importtime_runs < 1:
+        parser.error("--rounds and --importtime-runs must be at least 1")
+
+    snippets, handler_label, baseline = _snippets()
+    started = time.perf_counter()
+    times = measure_wall(snippets, args.rounds)
+    medians = {label: statistics.median(values) * 1000 for label, values in times.items()}
+    paired = [(a - b) * 1000 for a, b in zip(times[handler_label], times[baseline])]
+    added_ms = statistics.median(paired)
+    modules = added_modules(snippets[baseline], snippets[handler_label], args.importtime_runs)
+    top = sorted(modules.items(), key=lambda item: -item[1])[: args.top]
+
+    print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
+          f"{args.rounds} alternating rounds, fresh interpreter each, import time only (no start-up)")
+    width = max(map(len, snippets)) + 2
+    print(f"{'snippet':<{width}} {'median ms':>10} {'vs botocore':>12}")
+    for label, ms in medians.items():
+        print(f"{label:<{width}} {ms:>10.1f} {ms - medians['import botocore']:>+12.1f}")
+    verdict = "within" if added_ms <= BUDGET_MS else "OVER"
+    print(f"\n`{handler_label}` adds {added_ms:.1f} ms over the botocore modules it loads "
+          f"(median of {len(paired)} paired rounds): {verdict} the {BUDGET_MS:.0f} ms budget")
+    print(f"\nModules it adds over those botocore modules "
+          f"(-X importtime, median self time over {args.importtime_runs} runs, sum {sum(modules.values()):.1f} ms):")
+    for package, ms in list(_by_package(modules).items())[:8]:
+        print(f"  {package:<40} {ms:>7.1f} ms (package total)")
+    print("  top modules:")
+    for name, ms in top:
+        print(f"    {name:<38} {ms:>7.1f} ms")
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+        "rounds": args.rounds, "budget_ms": BUDGET_MS, "added_ms": added_ms, "paired_ms": paired,
+        "median_ms": medians, "raw_s": times, "added_modules_self_ms": modules,
+        "elapsed_s": time.perf_counter() - started,
+    }, indent=2))
+    print(f"\nraw numbers: {args.out}")
+    return 0 if added_ms <= BUDGET_MS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
