@@ -1,0 +1,96 @@
+"""The one place that touches botocore details beyond its documented client API.
+
+awspar captures requests through documented events (``before-send``, ``before-sign``) and parses
+responses with botocore's own parsers and handlers; the few things here reach a little further.
+``tests/test_botocore_shape.py`` checks each of them, so a botocore release that changes one of
+these shapes fails that test loudly instead of silently breaking signing or parsing.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Iterator
+
+from botocore.awsrequest import AWSResponse
+
+__all__ = [
+    "CLOCK_TARGET",
+    "credential_expiry",
+    "empty_body",
+    "empty_response",
+    "BytesRaw",
+    "protocol_of",
+]
+
+#: What botocore's SigV4 signers call for "now" (``botocore.auth.get_current_datetime``, a naive
+#: UTC datetime). Tests patch it to freeze botocore's clock.
+CLOCK_TARGET = "botocore.auth.get_current_datetime"
+
+
+class BytesRaw:
+    """A stand-in for urllib3's response object over bytes already in memory.
+
+    botocore reads a response body through ``raw.stream()`` (whole bodies, event streams) and
+    ``raw.read()`` (streaming bodies); this serves both from ``data``.
+    """
+
+    def __init__(self, data: bytes = b"") -> None:
+        self._data = data
+        self._offset = 0
+
+    def stream(self, amt: int | None = None, decode_content: bool | None = None) -> Iterator[bytes]:
+        size = amt or 65536
+        while chunk := self.read(size):
+            yield chunk
+
+    def read(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
+        end = len(self._data) if amt is None or amt < 0 else self._offset + amt
+        chunk = self._data[self._offset:end]
+        self._offset += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._offset = len(self._data)
+
+
+def empty_body(operation_model: Any) -> bytes:
+    """The smallest 200 body botocore's parser accepts for an operation with no output data.
+
+    JSON and REST parsers take an empty body; the RPCv2 CBOR parser needs an empty CBOR map;
+    the query and EC2 parsers need an XML document, with the operation's result wrapper element
+    when it has one.
+    """
+    protocol = protocol_of(operation_model.service_model)
+    if protocol == "smithy-rpc-v2-cbor":
+        return b"\xa0"
+    if protocol not in ("query", "ec2"):
+        return b""
+    shape = operation_model.output_shape
+    wrapper = shape.serialization.get("resultWrapper") if shape is not None else None
+    return f"<Response><{wrapper}/></Response>".encode() if wrapper else b"<Response/>"
+
+
+def empty_response(url: str, body: bytes = b"") -> AWSResponse:
+    """A 200 response with no headers: what ``before-send`` returns to stop botocore from
+    sending a request it has just signed (``body`` from :func:`empty_body`)."""
+    return AWSResponse(url, 200, {}, BytesRaw(body))
+
+
+def credential_expiry(credentials: Any) -> float | None:
+    """When temporary credentials expire (``time.time()`` scale), or ``None`` if they do not.
+
+    botocore keeps this as ``RefreshableCredentials._expiry_time`` (an aware datetime) and has
+    no public accessor for it.
+    """
+    expiry = getattr(credentials, "_expiry_time", None)
+    if isinstance(expiry, datetime.datetime):
+        if expiry.tzinfo is None:
+            expiry = expiry.replace(tzinfo=datetime.timezone.utc)
+        return expiry.timestamp()
+    return None
+
+
+def protocol_of(service_model: Any) -> str:
+    """The wire protocol botocore uses for a service (``resolved_protocol`` on newer botocore,
+    which picks one when a service lists several)."""
+    return str(getattr(service_model, "resolved_protocol", None) or service_model.protocol)

@@ -1,0 +1,405 @@
+"""Lifts fully signed requests out of botocore as plain data: the one place awspar signs.
+
+A :class:`Signer` holds one botocore client per service and calls it the way boto3 would. Its
+documented ``before-send`` event hands over the request botocore has serialized, addressed and
+signed, and answers with an empty 200 so that nothing is sent. What comes out is a
+:class:`~awspar._models.SignedRequest`: exactly what boto3 would have sent (method, URL, signed
+headers, body) for any operation of any service, with every per-operation customisation
+(S3 addressing, checksums, host prefixes, signing names such as ``bedrock`` for
+``bedrock-runtime``) applied by botocore itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import threading
+from typing import Any, Iterable, Iterator, Mapping
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import botocore.exceptions
+import botocore.session
+from botocore import UNSIGNED, xform_name
+from botocore.config import Config
+
+from awspar._botocore_compat import credential_expiry, empty_body, empty_response
+from awspar._errors import (
+    AwsparError,
+    ConfigurationError,
+    NoCredentialsError,
+    ParamValidationError,
+    UnknownOperationError,
+    UnknownServiceError,
+)
+from awspar._models import SignedRequest
+from awspar._s3presign import FAST_OPERATIONS, FastS3Presigner, epoch_of_amz_date, signed_at_of_url
+
+__all__ = ["Signer", "HEADER_SIGNATURE_LIFETIME", "MAX_PRESIGN_EXPIRES"]
+
+#: Seconds a header-signed request stays fresh after its ``X-Amz-Date`` (AWS allows 15 minutes of
+#: clock skew; 5 minutes is the safe bound awspar re-signs at).
+HEADER_SIGNATURE_LIFETIME = 300
+#: The longest a SigV4 presigned URL may live: 7 days.
+MAX_PRESIGN_EXPIRES = 604800
+# Headers botocore's own HTTP layer acts on but an engine sending a bytes body must not copy:
+# the body goes out whole with a Content-Length. Neither is signed.
+_TRANSPORT_HEADERS = frozenset({"expect", "transfer-encoding"})
+_SIGV2 = frozenset({"s3", "s3-query", "s3-presign-post", "v2"})
+
+
+class Signer:
+    """Signs requests for one AWS service, exactly as boto3 would send them.
+
+    Built from a boto3 ``Session`` (or the default credential chain, or ``profile``) with the
+    usual client options; the standard settings apply as they do for boto3 (``AWS_PROFILE``,
+    ``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>``,
+    ``~/.aws/config``). S3 always signs with SigV4 (``signature_version="s3v4"`` unless the given
+    ``config`` chooses another SigV4 variant or ``UNSIGNED``).
+
+    One client serves every call. A Signer may be shared between threads (engines re-sign from
+    several): botocore clients are thread-safe and each thread captures into its own slot.
+
+    >>> signer = Signer("s3", region="us-east-1")  # doctest: +SKIP
+    >>> request = signer.sign("get_object", {"Bucket": "demo", "Key": "hello.txt"})  # doctest: +SKIP
+    >>> url = signer.presign("GetObject", {"Bucket": "demo", "Key": "a.txt"}, expires_in=600).url  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        session: Any = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        config: Config | None = None,
+        profile: str | None = None,
+    ) -> None:
+        session = _boto3_session(session, profile)
+        if service == "s3":
+            config = _s3_sigv4_config(config)
+        try:
+            self._client = session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+        except botocore.exceptions.UnknownServiceError:
+            raise UnknownServiceError(
+                f"unknown service {service!r}{_closest(service, session.get_available_services())}",
+                service=service,
+            ) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise _translate(exc, service) from None
+        self.service = service
+        self._credentials = session.get_credentials()
+        model = self._client.meta.service_model
+        self._operations: dict[str, tuple[str, str]] = {}
+        for name in model.operation_names:
+            self._operations[name] = self._operations[xform_name(name)] = (name, xform_name(name))
+        self._sensitive: dict[str, bool] = {}
+        self._empty_bodies: dict[str, bytes] = {}
+        self._local = threading.local()
+        self._client.meta.events.register("before-send", self._capture_and_stop)
+        self._client.meta.events.register("before-sign", self._remember_request)
+        self._fast = FastS3Presigner(self._credentials, self._botocore_presign) if service == "s3" else None
+
+    def __repr__(self) -> str:
+        return f"Signer(service={self.service!r}, region={self.region!r}, endpoint_url={self.endpoint_url!r})"
+
+    @property
+    def region(self) -> str | None:
+        """The region requests are signed for."""
+        return self._client.meta.region_name
+
+    @property
+    def endpoint_url(self) -> str:
+        """The endpoint botocore resolved for the client (before per-request rules such as S3
+        virtual-host addressing)."""
+        return str(self._client.meta.endpoint_url)
+
+    def operation_model(self, operation: str) -> Any:
+        """botocore's ``OperationModel`` for ``operation`` (snake_case or PascalCase)."""
+        return self._client.meta.service_model.operation_model(self._resolve(operation)[0])
+
+    def sign(self, operation: str, params: Mapping[str, Any] | None = None) -> SignedRequest:
+        """The signed request boto3 would send for ``operation`` with ``params``.
+
+        ``operation`` is boto3's snake_case method name or the API's PascalCase name. A streaming
+        body (e.g. PutObject's ``Body`` as a file object) is read once, whole, into bytes: the
+        request is plain data. botocore's ``Expect``/``Transfer-Encoding`` headers (unsigned; its
+        own HTTP layer acts on them) give way to a ``Content-Length`` for that body. ``params``
+        are kept on the request for :meth:`resign` only when they are plain JSON data and the
+        operation has no sensitive input.
+        """
+        name, method = self._resolve(operation)
+        params = dict(params or {})
+        kept = self._keepable(name, params)
+        local = self._local
+        local.captured = None
+        local.operation = name
+        try:
+            getattr(self._client, method)(**params)
+            captured: SignedRequest | None = local.captured
+        except botocore.exceptions.ParamValidationError as exc:
+            raise self._validation_error(name, exc) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise _translate(exc, self.service, name) from None
+        finally:
+            local.captured = local.operation = None
+        if captured is None:  # pragma: no cover - botocore skipped before-send (a changed pipeline)
+            raise AwsparError(f"{self.service}.{name}: botocore sent no request to capture")
+        stamp = epoch_of_amz_date(captured.headers.get("X-Amz-Date", ""))
+        expires_at = None if stamp is None else self._cap(stamp + HEADER_SIGNATURE_LIFETIME)
+        return SignedRequest(
+            method=captured.method,
+            url=captured.url,
+            headers=captured.headers,
+            body=captured.body,
+            operation=f"{self.service}.{name}",
+            expires_at=expires_at,
+            params=kept,
+        )
+
+    def sign_many(self, operation: str, params_iterable: Iterable[Mapping[str, Any]]) -> Iterator[SignedRequest]:
+        """Lazily :meth:`sign` each parameter dict: one signed request in memory at a time."""
+        for params in params_iterable:
+            yield self.sign(operation, params)
+
+    def presign(
+        self, operation: str, params: Mapping[str, Any] | None = None, *, expires_in: int = 3600
+    ) -> SignedRequest:
+        """A presigned (SigV4 query-signed) request valid for ``expires_in`` seconds.
+
+        The URL is the request; ``headers`` holds any header the signature covers besides
+        ``Host`` (e.g. ``Content-Type`` when given), which the sender must send as they are.
+        S3 GetObject, HeadObject and PutObject with just ``Bucket`` and ``Key`` take a fast path
+        whose URLs are byte-identical to boto3's ``generate_presigned_url`` (s3v4).
+        ``expires_at`` is the URL's expiry, capped by the credentials' own.
+        """
+        name, method = self._resolve(operation)
+        if type(expires_in) is not int or not 1 <= expires_in <= MAX_PRESIGN_EXPIRES:
+            raise ConfigurationError(
+                f"expires_in must be a whole number of seconds from 1 to {MAX_PRESIGN_EXPIRES} (7 days)"
+            )
+        params = dict(params or {})
+        kept = self._keepable(name, params)
+        operation_id = f"{self.service}.{name}"
+        fast = self._fast.presign(name, params, expires_in) if self._fast is not None else None
+        if fast is not None:
+            url, expires_at = fast
+            return SignedRequest(FAST_OPERATIONS[name], url, {}, b"", operation_id, expires_at, kept)
+        local = self._local
+        local.presigned = None
+        try:
+            url = self._client.generate_presigned_url(method, Params=params, ExpiresIn=expires_in)
+            request = local.presigned
+        except botocore.exceptions.ParamValidationError as exc:
+            raise self._validation_error(name, exc) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise _translate(exc, self.service, name) from None
+        finally:
+            local.presigned = None
+        http_method = request.method if request is not None else self.operation_model(name).http["method"]
+        headers = {} if request is None else _text_headers(request.headers.items())
+        stamp = signed_at_of_url(url)
+        expires_at = None if stamp is None else self._cap(stamp + expires_in)
+        return SignedRequest(http_method, url, headers, b"", operation_id, expires_at, kept)
+
+    def presign_many(
+        self, operation: str, params_iterable: Iterable[Mapping[str, Any]], *, expires_in: int = 3600
+    ) -> Iterator[SignedRequest]:
+        """Lazily :meth:`presign` each parameter dict."""
+        for params in params_iterable:
+            yield self.presign(operation, params, expires_in=expires_in)
+
+    def resign(self, request: SignedRequest) -> SignedRequest:
+        """A freshly signed copy of ``request`` (same operation and parameters, same kind:
+        header-signed or presigned with the same lifetime). Engines call it for stale requests."""
+        if request.params is None:
+            raise ConfigurationError(
+                f"cannot re-sign {request.operation or 'this request'}: its parameters were not kept "
+                "(they were not plain JSON data, or the operation has sensitive input)"
+            )
+        if request.service != self.service:
+            raise ConfigurationError(f"cannot re-sign {request.operation} with a signer for {self.service!r}")
+        if "Authorization" not in request.headers and "X-Amz-Signature=" in request.url:
+            expires = parse_qs(urlsplit(request.url).query).get("X-Amz-Expires", ["3600"])[0]
+            return self.presign(request.operation_name, request.params, expires_in=int(expires))
+        return self.sign(request.operation_name, request.params)
+
+    # -- botocore event handlers ------------------------------------------------------------
+
+    def _capture_and_stop(self, request: Any, event_name: str, **_: Any) -> Any:
+        """``before-send``: keep the signed request as plain data and answer instead of AWS.
+
+        A call botocore makes on its own first (endpoint discovery, for Timestream) is let
+        through: boto3 needs its answer to address the request awspar is signing.
+        """
+        operation = event_name.rpartition(".")[2]
+        if operation != getattr(self._local, "operation", None):
+            return None
+        body = self._empty_bodies.get(operation)
+        if body is None:
+            model = self._client.meta.service_model.operation_model(operation)
+            body = self._empty_bodies[operation] = empty_body(model)
+        self._local.captured = _lift(request)
+        return empty_response(request.url, body)
+
+    def _remember_request(self, request: Any, **_: Any) -> None:
+        """``before-sign``: remember the request a presigned URL is made from, to read the headers
+        its signature covers once botocore has signed it."""
+        self._local.presigned = request
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _botocore_presign(self, operation: str, params: dict[str, Any], expires_in: int) -> str:
+        return str(self._client.generate_presigned_url(
+            self._operations[operation][1], Params=params, ExpiresIn=expires_in
+        ))
+
+    def _resolve(self, operation: str) -> tuple[str, str]:
+        try:
+            return self._operations[operation]
+        except KeyError:
+            hint = _closest(operation, {alias: names[0] for alias, names in self._operations.items()})
+            raise UnknownOperationError(
+                f"{self.service} has no operation {operation!r}{hint}",
+                service=self.service,
+                operation=operation,
+            ) from None
+
+    def _cap(self, expires_at: float) -> float:
+        """``expires_at``, no later than the credentials' own expiry."""
+        expiry = credential_expiry(self._credentials)
+        return expires_at if expiry is None else min(expires_at, expiry)
+
+    def _keepable(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """A JSON-plain copy of ``params`` to re-sign from, or None (not plain, or sensitive)."""
+        sensitive = self._sensitive.get(name)
+        if sensitive is None:
+            sensitive = self._sensitive[name] = _has_sensitive(self.operation_model(name).input_shape, set())
+        if sensitive:
+            return None
+        try:
+            return _plain_copy(params)
+        except TypeError:
+            return None
+
+    def _validation_error(self, name: str, exc: Exception) -> ParamValidationError:
+        message = " ".join(str(exc).split())
+        if self._sensitive.get(name):
+            message = re.sub(r"value: .*?(, type:|, valid|$)", r"value: ***\1", message)
+        return ParamValidationError(f"{self.service}.{name}: {message}", service=self.service, operation=name)
+
+
+def _boto3_session(session: Any, profile: str | None) -> Any:
+    """The boto3 Session to build clients from (boto3's, botocore's, or a new one)."""
+    if session is not None and profile is not None:
+        raise ConfigurationError("pass either session= or profile=, not both")
+    if isinstance(session, botocore.session.Session):
+        return boto3.Session(botocore_session=session)
+    if session is not None:
+        return session
+    try:
+        return boto3.Session(profile_name=profile)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ConfigurationError(" ".join(str(exc).split()), profile=profile) from None
+
+
+def _s3_sigv4_config(config: Config | None) -> Config:
+    """S3 signs with SigV4 always: boto3 still presigns S3 with SigV2 unless told otherwise."""
+    version = None if config is None else config.signature_version
+    if version is UNSIGNED or (version is not None and version not in _SIGV2):
+        return config  # type: ignore[return-value]
+    if version is not None:
+        raise ConfigurationError(f"awspar signs S3 with SigV4 only, not signature_version={version!r}")
+    sigv4 = Config(signature_version="s3v4")
+    return sigv4 if config is None else config.merge(sigv4)
+
+
+def _lift(request: Any) -> SignedRequest:
+    """A botocore ``AWSPreparedRequest`` as plain data (body read whole into bytes)."""
+    body = _read_body(request.body)
+    headers = _text_headers(
+        (name, value) for name, value in request.headers.items() if name.lower() not in _TRANSPORT_HEADERS
+    )
+    if body and not any(name.lower() == "content-length" for name in headers):
+        headers["Content-Length"] = str(len(body))
+    return SignedRequest(method=request.method, url=request.url, headers=headers, body=body)
+
+
+def _text_headers(items: Iterable[tuple[str, Any]]) -> dict[str, str]:
+    """Header values as text: botocore signs the text and sends it UTF-8 encoded."""
+    return {
+        str(name): value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
+        for name, value in items
+    }
+
+
+def _read_body(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    data = body.read()
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+
+def _plain_copy(value: Any) -> Any:
+    """A copy made only of dict/list/str/int/float/bool/None; TypeError for anything else."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        copy = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(key)
+            copy[key] = _plain_copy(item)
+        return copy
+    if isinstance(value, (list, tuple)):
+        return [_plain_copy(item) for item in value]
+    raise TypeError(type(value).__name__)
+
+
+def _has_sensitive(shape: Any, seen: set[str]) -> bool:
+    """True when ``shape`` or anything inside it is marked sensitive (passwords, secrets)."""
+    if shape is None or shape.name in seen:
+        return False
+    seen.add(shape.name)
+    if shape.metadata.get("sensitive"):
+        return True
+    if shape.type_name == "structure":
+        return any(_has_sensitive(member, seen) for member in shape.members.values())
+    if shape.type_name == "list":
+        return _has_sensitive(shape.member, seen)
+    if shape.type_name == "map":
+        return _has_sensitive(shape.key, seen) or _has_sensitive(shape.value, seen)
+    return False
+
+
+def _closest(name: str, candidates: Iterable[str] | Mapping[str, str]) -> str:
+    """``"; did you mean: a, b?"`` with up to three closest names, or ``""``.
+
+    ``candidates`` are names, or a mapping of alias -> the name to suggest for it.
+    """
+    shown = candidates if isinstance(candidates, Mapping) else {c: c for c in candidates}
+    lowered = {alias.lower(): target for alias, target in shown.items()}
+    matches = difflib.get_close_matches(name.lower(), list(lowered), n=6, cutoff=0.6)
+    unique = list(dict.fromkeys(lowered[m] for m in matches))[:3]
+    return f"; did you mean: {', '.join(unique)}?" if unique else ""
+
+
+def _translate(exc: Exception, service: str, operation: str | None = None) -> ConfigurationError:
+    """botocore's configuration errors as awspar's, in one line and without secrets."""
+    where = f"{service}.{operation}" if operation else service
+    if isinstance(exc, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError,
+                        botocore.exceptions.NoAuthTokenError)):
+        return NoCredentialsError(
+            f"{where}: no AWS credentials (or SSO token) found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID "
+            "and AWS_SECRET_ACCESS_KEY, or pass session=",
+            service=service,
+        )
+    if isinstance(exc, botocore.exceptions.NoRegionError):
+        return ConfigurationError(f"{where}: no region (set AWS_REGION or pass region=)", service=service)
+    return ConfigurationError(f"{where}: {' '.join(str(exc).split())}", service=service)
