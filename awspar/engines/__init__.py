@@ -1,0 +1,79 @@
+"""Engines: send signed requests in parallel, each in its own way, all under one contract.
+
+==================  =====================================================  =================
+name                how                                                    needs
+==================  =====================================================  =================
+``sequential``      one after another (the reference answer)               urllib3
+``threads``         urllib3, one shared pool, a bounded thread pool         urllib3
+``async``           aiohttp on an event loop (also natively awaitable)      aiohttp
+``subinterpreters`` isolated interpreters with their own GIL, urllib3       Python 3.13+
+``processes``       worker processes, each with its own urllib3 pool        urllib3
+``boto3``           the plain boto3 call, in threads (a baseline)           boto3
+==================  =====================================================  =================
+
+>>> from awspar.engines import get_engine
+>>> with get_engine("async", EngineConfig(concurrency=64), resign=signer.resign) as engine:  # doctest: +SKIP
+...     for response in engine.map(requests):
+...         ...
+
+Engine modules are imported only when asked for, so that ``import awspar.engines`` costs nothing
+and loads in a subinterpreter.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
+
+from awspar._config import DEFAULT_CONFIG, EngineConfig
+from awspar._errors import ConfigurationError, EngineUnavailableError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from awspar.engines._attempts import Resign
+    from awspar.engines.base import Engine
+
+__all__ = ["ENGINE_NAMES", "get_engine", "engine_class"]
+
+ENGINE_NAMES = ("sequential", "threads", "async", "subinterpreters", "processes", "boto3")
+
+# mode -> (module, class)
+_ENGINES = {
+    "sequential": ("awspar.engines.sequential", "SequentialEngine"),
+    "threads": ("awspar.engines.threads", "ThreadsEngine"),
+    "async": ("awspar.engines.aio", "AsyncEngine"),
+    "subinterpreters": ("awspar.engines.interpreters", "InterpreterEngine"),
+    "processes": ("awspar.engines.processes", "ProcessEngine"),
+    "boto3": ("awspar.engines.boto3_baseline", "Boto3Engine"),
+}
+_SUBINTERPRETERS_NEED = (3, 13)
+
+
+def engine_class(mode: str) -> "type[Engine]":
+    """The engine class for ``mode``, imported on demand.
+
+    Raises :class:`~awspar.ConfigurationError` for an unknown name and
+    :class:`~awspar.EngineUnavailableError` when this Python cannot run it.
+    """
+    if mode not in _ENGINES:
+        raise ConfigurationError(f"unknown engine {mode!r}; choose one of: {', '.join(ENGINE_NAMES)}")
+    if mode == "subinterpreters" and sys.version_info < _SUBINTERPRETERS_NEED:
+        raise EngineUnavailableError(
+            "the subinterpreters engine needs Python 3.13 or newer; this is Python "
+            f"{sys.version_info.major}.{sys.version_info.minor} (use 'threads' or 'processes')"
+        )
+    module_name, class_name = _ENGINES[mode]
+    cls: type[Engine] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def get_engine(
+    mode: str, config: EngineConfig = DEFAULT_CONFIG, *, resign: "Resign | None" = None, **options: Any
+) -> "Engine":
+    """A ready engine of kind ``mode`` (one of :data:`ENGINE_NAMES`).
+
+    ``resign`` re-signs requests whose signature would be stale when sent (pass the signer's
+    ``resign``); ``options`` are the engine's own (e.g. ``threads=`` for ``threads``,
+    ``session=``/``endpoint_url=``/``client_factory=`` for ``boto3``).
+    """
+    return engine_class(mode)(config, resign=resign, **options)

@@ -1,0 +1,247 @@
+"""The scheduler of the blocking engines (sequential, threads, processes, boto3).
+
+Each request is driven by one driver thread through :class:`~awspar.engines._attempts.RequestRun`;
+a subclass only says how to make one attempt (:meth:`PooledEngine._send`, blocking) and, if it
+has a better way than a helper thread, how to start one in the background
+(:meth:`PooledEngine._start`). Concurrency is enforced the same way for all of them: a semaphore
+of ``config.concurrency`` slots, one held by every attempt in flight (hedges included) until that
+attempt really ends, even when its caller has stopped waiting for it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from typing import Any, Callable, Iterable, Iterator
+
+from awspar._config import DEFAULT_CONFIG, EngineConfig
+from awspar._models import FileSink, RawResponse, SignedRequest
+from awspar.engines._attempts import Job, Outcome, RequestRun, Resign, RunPolicy
+from awspar.engines._urllib3_send import CancelToken
+from awspar.engines.base import Accept, Engine, RaceResult, accepts
+
+__all__ = ["PooledEngine", "InlineExecutor"]
+
+# How often a hedge that waits for a free slot checks whether the primary has answered meanwhile.
+_HEDGE_SLOT_POLL = 0.005
+
+
+class InlineExecutor(Executor):
+    """Runs each call at once in the caller's thread: the sequential engine's "pool"."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+class PooledEngine(Engine):
+    """Base of the blocking engines: driver threads, slots, hedges, races."""
+
+    #: False when the engine signs each request itself (the boto3 baseline).
+    signs_itself = False
+
+    def __init__(self, config: EngineConfig = DEFAULT_CONFIG, *, resign: Resign | None = None) -> None:
+        super().__init__(config, resign=resign)
+        self._slots = threading.BoundedSemaphore(config.concurrency)
+        self._drivers: Executor | None = None
+        self._helpers: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- what a subclass provides ---------------------------------------------------------------
+    def _send(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Outcome:
+        """Make one attempt and wait for it (the caller holds a slot)."""
+        raise NotImplementedError
+
+    def _start(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Future[Outcome]:
+        """Start one attempt in the background (used for hedges); a helper thread by default."""
+        with self._lock:
+            if self._helpers is None:
+                self._helpers = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix=f"awspar-{self.name}-hedge")
+            helpers = self._helpers
+        return helpers.submit(self._send, request, sink, cancel)
+
+    def _driver_threads(self) -> int:
+        """Driver threads for map/as_completed: one per request in flight by default."""
+        return self.config.concurrency
+
+    def _new_drivers(self, threads: int) -> Executor:
+        return ThreadPoolExecutor(threads, thread_name_prefix=f"awspar-{self.name}")
+
+    # -- the sync API ----------------------------------------------------------------------------
+    def map(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
+        return self._run(jobs, ordered=True)
+
+    def as_completed(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
+        return self._run(jobs, ordered=False)
+
+    def race(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
+        began = time.perf_counter()
+        policy = RunPolicy.for_run(self.config, self.resign, check_stale=not self.signs_itself, hedging=False)
+        runs = [RequestRun(index, job, policy) for index, job in enumerate(jobs)]
+        stop = threading.Event()
+        drivers = self._new_drivers(min(len(runs), self._driver_threads()) or 1)
+        finished: queue.SimpleQueue[Future[RawResponse]] = queue.SimpleQueue()
+        results: dict[int, RawResponse] = {}
+        winner: RawResponse | None = None
+
+        def collect(block: bool) -> RawResponse | None:
+            while len(results) < submitted:
+                try:
+                    response = finished.get(block=block).result()
+                except queue.Empty:
+                    return None
+                results[response.index] = response
+                if accepts(accept, response):
+                    return response
+                block = block and len(results) < submitted
+            return None
+
+        submitted = 0
+        try:
+            for run in runs:
+                drivers.submit(self._drive, run, stop).add_done_callback(finished.put)
+                submitted += 1
+                winner = collect(block=False)
+                if winner is not None:
+                    break
+            if winner is None:
+                winner = collect(block=True)
+            elapsed = time.perf_counter() - began
+        finally:
+            stop.set()
+            drivers.shutdown(wait=False, cancel_futures=True)
+        now = time.perf_counter()
+        for run in runs:
+            if run.index not in results:
+                results[run.index] = run.cancelled(now)
+        return RaceResult(
+            winner, None if winner is None else winner.index, tuple(results[i] for i in range(len(runs))), elapsed
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            drivers, helpers = self._drivers, self._helpers
+            self._drivers = self._helpers = None
+        for pool in (drivers, helpers):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- scheduling ------------------------------------------------------------------------------
+    def _shared_drivers(self) -> Executor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"the {self.name} engine is closed")
+            if self._drivers is None:
+                self._drivers = self._new_drivers(self._driver_threads())
+            return self._drivers
+
+    def _run(self, jobs: Iterable[Job], ordered: bool) -> Iterator[RawResponse]:
+        """Feed jobs to the drivers, at most a window ahead of what has been handed out."""
+        policy = RunPolicy.for_run(self.config, self.resign, check_stale=not self.signs_itself)
+        drivers = self._shared_drivers()
+        window = self._window()
+        stop = threading.Event()
+        finished: queue.SimpleQueue[Future[RawResponse]] = queue.SimpleQueue()
+        pending: dict[int, Future[RawResponse]] = {}
+        ready: dict[int, RawResponse] = {}
+        next_out = 0
+        numbered = enumerate(jobs)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) + len(ready) < window:
+                    try:
+                        index, job = next(numbered)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    future = drivers.submit(self._drive, RequestRun(index, job, policy), stop)
+                    pending[index] = future
+                    future.add_done_callback(finished.put)
+                if ordered and next_out in ready:
+                    next_out += 1
+                    yield ready.pop(next_out - 1)
+                    continue
+                if not pending:
+                    return
+                response = finished.get().result()
+                del pending[response.index]
+                if ordered:
+                    ready[response.index] = response
+                else:
+                    yield response
+        finally:
+            stop.set()
+            for future in pending.values():
+                future.cancel()
+
+    def _drive(self, run: RequestRun, stop: threading.Event) -> RawResponse:
+        """Take one request through its attempts, backoffs and re-signing."""
+        while True:
+            if stop.is_set():
+                return run.cancelled()
+            request = run.prepare()
+            if isinstance(request, RawResponse):
+                return request
+            delay = run.hedge_delay()
+            if delay is None:
+                outcomes, won = [self._attempt(run, request)], 0
+            else:
+                outcomes, won = self._hedged_attempt(run, request, delay)
+            step = run.record(outcomes, won)
+            if isinstance(step, RawResponse):
+                return step
+            if stop.wait(step):
+                return run.cancelled()
+
+    def _attempt(self, run: RequestRun, request: SignedRequest) -> Outcome:
+        cancel = CancelToken()
+        entry = run.track(cancel.cancel)
+        try:
+            with self._slots:
+                return self._send(request, run.sink, cancel)
+        finally:
+            run.untrack(entry)
+
+    def _launch(self, run: RequestRun, request: SignedRequest, *, slot_taken: bool = False) -> tuple[Future[Outcome], CancelToken]:
+        """Start an attempt in the background holding a slot until it really ends."""
+        if not slot_taken:
+            self._slots.acquire()
+        cancel = CancelToken()
+        try:
+            future = self._start(request, run.sink, cancel)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        return future, cancel
+
+    def _hedged_attempt(self, run: RequestRun, request: SignedRequest, delay: float) -> tuple[list[Outcome], int]:
+        """The primary attempt, and a duplicate if it has not answered after ``delay`` seconds."""
+        starts = [time.perf_counter()]
+        primary, primary_cancel = self._launch(run, request)
+        if wait([primary], timeout=delay).done:
+            return [primary.result()], 0
+        got_slot = False
+        while not got_slot and not primary.done():
+            got_slot = self._slots.acquire(timeout=_HEDGE_SLOT_POLL)
+        if primary.done():  # answered while the hedge waited for a slot
+            if got_slot:
+                self._slots.release()
+            return [primary.result()], 0
+        starts.append(time.perf_counter())
+        hedge, hedge_cancel = self._launch(run, request, slot_taken=True)
+        wait([primary, hedge], return_when=FIRST_COMPLETED)
+        won = 0 if primary.done() else 1
+        (primary_cancel, hedge_cancel)[1 - won].cancel()
+        winner = (primary, hedge)[won].result()
+        loser = Outcome(start=starts[1 - won], end=time.perf_counter())
+        return ([winner, loser] if won == 0 else [loser, winner]), won

@@ -1,0 +1,167 @@
+"""One HTTP attempt with urllib3, returning plain data: the send path of the threads and process
+engines, and of the subinterpreter workers.
+
+Imports only the standard library, urllib3 and awspar's stdlib-only modules, so that it loads in
+a subinterpreter (where aiohttp, yarl and cryptography refuse to) and in a bare worker process.
+The request is sent exactly as signed: no retries, no redirects, no decompression, no re-quoting
+of the already-encoded URL.
+"""
+
+from __future__ import annotations
+
+import builtins
+import http.client
+import threading
+import time
+from typing import Any, Mapping
+
+import urllib3
+from urllib3 import exceptions as u3
+
+from awspar._errors import AwsparError, ConnectError, IncompleteBodyError, TimeoutError, TransportError
+from awspar.engines._attempts import Outcome, describe_failure
+
+__all__ = ["CancelToken", "make_pool", "send_once", "CHUNK_SIZE"]
+
+#: Bytes per read when streaming a body into a file.
+CHUNK_SIZE = 256 * 1024
+_NO_BODY_STATUSES = (204, 304)
+
+
+class CancelToken:
+    """Set from any thread to abandon an attempt; once the response has started, its socket is
+    shut down so that the blocked reader wakes up and the server sees the disconnect."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._response: Any = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def cancel(self) -> None:
+        self._event.set()
+        with self._lock:
+            response = self._response
+        if response is not None:
+            _abort(response)
+
+    def attach(self, response: Any) -> bool:
+        """Remember the response being read; False if the attempt was already cancelled."""
+        with self._lock:
+            self._response = response
+        return not self._event.is_set()
+
+
+def make_pool(concurrency: int, connect_timeout: float, read_timeout: float) -> urllib3.PoolManager:
+    """One PoolManager for a whole engine: ``maxsize=concurrency`` and ``block=True``, so that a
+    host never has more connections than requests in flight and none is ever discarded."""
+    return urllib3.PoolManager(
+        num_pools=32,
+        maxsize=concurrency,
+        block=True,
+        retries=False,
+        timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+    )
+
+
+def send_once(
+    pool: urllib3.PoolManager,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    sink: tuple[str, int] | None = None,
+    cancel: CancelToken | None = None,
+) -> Outcome:
+    """Send one request and read its whole answer (into memory, or into ``sink = (path, offset)``).
+
+    Never raises for transport trouble: the :class:`Outcome` carries a ``ConnectError``,
+    ``TimeoutError`` or ``IncompleteBodyError`` instead (with the URL's signature redacted).
+    """
+    start = time.perf_counter()
+    response = None
+    try:
+        response = pool.urlopen(
+            method, url, body=body or None, headers=dict(headers),
+            redirect=False, retries=False, preload_content=False, decode_content=False,
+            assert_same_host=False,
+        )
+        first_byte = time.perf_counter()
+        if cancel is not None and not cancel.attach(response):
+            _abort(response)
+            return Outcome.failed(start, TransportError("cancelled"))
+        status = response.status
+        resp_headers = dict(response.headers)
+        expected = _expected_length(method, status, resp_headers)
+        if sink is None:
+            data = response.read(decode_content=False)
+            received = len(data)
+            path = None
+        else:
+            data = b""
+            path, offset = sink
+            received = _stream_to_file(response, path, offset, cancel)
+        if expected is not None and received < expected:
+            raise IncompleteBodyError(f"body ended after {received} of {expected} bytes")
+        return Outcome(start, time.perf_counter(), status, resp_headers, data, path, first_byte)
+    except AwsparError as exc:
+        _abort(response)
+        return Outcome.failed(start, type(exc)(describe_failure(method, url, "incomplete body", exc)))
+    except Exception as exc:
+        _abort(response)
+        return Outcome.failed(start, _map_error(method, url, exc))
+    finally:
+        if response is not None:
+            response.release_conn()
+
+
+def _expected_length(method: str, status: int, headers: Mapping[str, str]) -> int | None:
+    if method == "HEAD" or status in _NO_BODY_STATUSES or 100 <= status < 200:
+        return None
+    value = headers.get("Content-Length") or headers.get("content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _stream_to_file(response: Any, path: str, offset: int, cancel: CancelToken | None) -> int:
+    written = 0
+    with open(path, "r+b") as file:
+        file.seek(offset)
+        for chunk in response.stream(CHUNK_SIZE, decode_content=False):
+            if cancel is not None and cancel.cancelled:
+                raise TransportError("cancelled while streaming")
+            file.write(chunk)
+            written += len(chunk)
+    return written
+
+
+def _abort(response: Any) -> None:
+    """Close the connection under ``response`` so it is never reused half-read."""
+    if response is None:
+        return
+    shutdown = getattr(response, "shutdown", None)  # urllib3 >= 2.3: wakes a reader in another thread
+    try:
+        if shutdown is not None:
+            shutdown()
+        response.close()
+    except Exception:
+        pass
+
+
+def _map_error(method: str, url: str, exc: Exception) -> AwsparError:
+    """urllib3's exception as awspar's most specific one."""
+    if isinstance(exc, (u3.ReadTimeoutError, builtins.TimeoutError)) or (
+        isinstance(exc, u3.ConnectTimeoutError) and not isinstance(exc, u3.NewConnectionError)
+    ):
+        return TimeoutError(describe_failure(method, url, "timed out", exc))
+    # urllib3 wraps a short body as ProtocolError("Connection broken: IncompleteRead(...)", cause).
+    if any(isinstance(e, http.client.IncompleteRead) for e in (exc, *exc.args, exc.__context__)):
+        return IncompleteBodyError(describe_failure(method, url, "incomplete body", exc))
+    if isinstance(exc, (u3.HTTPError, OSError, http.client.HTTPException)):
+        return ConnectError(describe_failure(method, url, "connection failed", exc))
+    return TransportError(describe_failure(method, url, type(exc).__name__, exc))

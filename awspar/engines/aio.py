@@ -1,0 +1,435 @@
+"""The ``async`` engine: aiohttp on an event loop, natively awaitable.
+
+One ``ClientSession`` per run (one ``amap``/``aas_completed``/``arace`` call) on a
+``TCPConnector`` whose ``limit`` is the concurrency. Requests go out exactly as signed:
+
+- the URL is passed as already encoded (``yarl.URL(url, encoded=True)``): re-quoting it would
+  change the canonical request and break the signature;
+- aiohttp adds none of its automatic headers (``Accept``, ``Accept-Encoding``, ``User-Agent``,
+  a default ``Content-Type``) and sends no cookies; only ``Host`` and ``Content-Length`` are
+  derived, and they match what was signed;
+- bodies are not decompressed.
+
+The sync API (``map``, ``race``...) runs the same coroutines on a private event loop in a helper
+thread, so it works from plain code and from inside a running event loop alike (it then blocks
+only the calling thread, like any sync call). aiohttp is imported when the engine is created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, TypeVar
+
+from awspar._config import DEFAULT_CONFIG, EngineConfig
+from awspar._errors import (
+    AwsparError,
+    ConnectError,
+    EngineUnavailableError,
+    IncompleteBodyError,
+    TimeoutError,
+    TransportError,
+)
+from awspar._models import FileSink, RawResponse, SignedRequest
+from awspar.engines._attempts import Job, Outcome, RequestRun, Resign, RunPolicy, describe_failure
+from awspar.engines._urllib3_send import CHUNK_SIZE
+from awspar.engines.base import Accept, Engine, RaceResult, accepts
+
+if TYPE_CHECKING:  # pragma: no cover
+    import aiohttp
+
+__all__ = ["AsyncEngine", "SKIPPED_AUTO_HEADERS"]
+
+T = TypeVar("T")
+#: Headers aiohttp would add on its own; a signed request carries its own or none.
+SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+_NO_BODY_STATUSES = (204, 304)
+
+
+def _import_aiohttp() -> Any:
+    try:
+        import aiohttp
+        import yarl
+    except ImportError as exc:
+        raise EngineUnavailableError(
+            f"the async engine needs aiohttp ({exc.name} is not installed): pip install 'awspar[async]'"
+        ) from None
+    return aiohttp, yarl
+
+
+class AsyncEngine(Engine):
+    """aiohttp + asyncio. Use ``async with`` and the ``a``-methods inside a loop, or the sync API
+    anywhere.
+
+    >>> async with AsyncEngine(EngineConfig(concurrency=100)) as engine:  # doctest: +SKIP
+    ...     async for response in engine.amap(requests):
+    ...         ...
+    """
+
+    name = "async"
+
+    def __init__(self, config: EngineConfig = DEFAULT_CONFIG, *, resign: Resign | None = None) -> None:
+        super().__init__(config, resign=resign)
+        self._aiohttp, self._yarl = _import_aiohttp()
+        self._portal: _LoopThread | None = None
+        self._lock = threading.Lock()
+
+    # -- the native API -------------------------------------------------------------------------
+    async def amap(self, jobs: Iterable[Job] | AsyncIterable[Job]) -> AsyncIterator[RawResponse]:
+        """Send every job; yield the responses in input order. Twin of :meth:`Engine.map`."""
+        async for response in self._arun(jobs, ordered=True):
+            yield response
+
+    async def aas_completed(self, jobs: Iterable[Job] | AsyncIterable[Job]) -> AsyncIterator[RawResponse]:
+        """Send every job; yield the responses as they finish. Twin of :meth:`Engine.as_completed`."""
+        async for response in self._arun(jobs, ordered=False):
+            yield response
+
+    async def asend(self, job: Job) -> RawResponse:
+        """Send one job. Twin of :meth:`Engine.send`."""
+        async for response in self._arun([job], ordered=True):
+            return response
+        raise AssertionError("unreachable: one job gives one response")
+
+    async def arace(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
+        """Race the jobs; losers' tasks are cancelled and their connections closed before this
+        returns. Twin of :meth:`Engine.race`."""
+        began = time.perf_counter()
+        policy = RunPolicy.for_run(self.config, self.resign, hedging=False)
+        runs = [RequestRun(index, job, policy) for index, job in enumerate(jobs)]
+        results: dict[int, RawResponse] = {}
+        winner: RawResponse | None = None
+        async with self._session() as session:
+            sender = _Sender(self, session)
+            tasks = {asyncio.ensure_future(sender.drive(run)): run for run in runs}
+            pending: set[asyncio.Future[RawResponse]] = set(tasks)
+            try:
+                while pending and winner is None:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in sorted(done, key=lambda t: tasks[t].index):
+                        response = task.result()
+                        results[response.index] = response
+                        if winner is None and accepts(accept, response):
+                            winner = response
+                elapsed = time.perf_counter() - began
+            finally:
+                now = time.perf_counter()
+                for task in pending:
+                    results[tasks[task].index] = tasks[task].cancelled(now)
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+        return RaceResult(
+            winner, None if winner is None else winner.index, tuple(results[i] for i in range(len(runs))), elapsed
+        )
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    # -- the sync API, through a private loop in a helper thread -----------------------------------
+    def map(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
+        return self._loop().iterate(lambda: self._arun(jobs, ordered=True), self._window())
+
+    def as_completed(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
+        return self._loop().iterate(lambda: self._arun(jobs, ordered=False), self._window())
+
+    def send(self, job: Job) -> RawResponse:
+        return self._loop().call(lambda: self.asend(job))
+
+    def race(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
+        return self._loop().call(lambda: self.arace(jobs, accept))
+
+    def close(self) -> None:
+        with self._lock:
+            portal, self._portal = self._portal, None
+        if portal is not None:
+            portal.close()
+
+    def _loop(self) -> "_LoopThread":
+        with self._lock:
+            if self._portal is None:
+                self._portal = _LoopThread()
+            return self._portal
+
+    # -- one run -----------------------------------------------------------------------------------
+    def _session(self) -> "aiohttp.ClientSession":
+        aiohttp = self._aiohttp
+        connector = aiohttp.TCPConnector(limit=self.config.concurrency, limit_per_host=0)
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=self.config.connect_timeout, sock_read=self.config.read_timeout
+            ),
+            auto_decompress=False,
+            skip_auto_headers=SKIPPED_AUTO_HEADERS,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+        )
+
+    async def _arun(self, jobs: Iterable[Job] | AsyncIterable[Job], ordered: bool) -> AsyncIterator[RawResponse]:
+        """Drive the jobs, at most a window ahead of the responses handed out."""
+        policy = RunPolicy.for_run(self.config, self.resign)
+        window = self._window()
+        finished: asyncio.Queue[asyncio.Task[RawResponse]] = asyncio.Queue()
+        pending: dict[int, asyncio.Task[RawResponse]] = {}
+        ready: dict[int, RawResponse] = {}
+        next_out = 0
+        next_job = _job_source(jobs)
+        index = 0
+        exhausted = False
+        async with self._session() as session:
+            sender = _Sender(self, session)
+            try:
+                while True:
+                    while not exhausted and len(pending) + len(ready) < window:
+                        job = await next_job()
+                        if job is _END:
+                            exhausted = True
+                            break
+                        task = asyncio.ensure_future(sender.drive(RequestRun(index, job, policy)))  # type: ignore[arg-type]
+                        task.add_done_callback(finished.put_nowait)
+                        pending[index] = task
+                        index += 1
+                    if ordered and next_out in ready:
+                        next_out += 1
+                        yield ready.pop(next_out - 1)
+                        continue
+                    if not pending:
+                        return
+                    response = (await finished.get()).result()
+                    del pending[response.index]
+                    if ordered:
+                        ready[response.index] = response
+                    else:
+                        yield response
+            finally:
+                for task in pending.values():
+                    task.cancel()
+                await asyncio.gather(*pending.values(), return_exceptions=True)
+
+
+_END = object()
+
+
+def _job_source(jobs: Iterable[Job] | AsyncIterable[Job]) -> Callable[[], Awaitable[Any]]:
+    """An awaitable "next job" over a sync or async iterable (``_END`` when exhausted)."""
+    if isinstance(jobs, AsyncIterable):
+        aiterator = jobs.__aiter__()
+
+        async def next_async() -> Any:
+            try:
+                return await aiterator.__anext__()
+            except StopAsyncIteration:
+                return _END
+
+        return next_async
+    iterator = iter(jobs)
+
+    async def next_sync() -> Any:
+        return next(iterator, _END)
+
+    return next_sync
+
+
+class _Sender:
+    """Attempts, hedges and backoffs for one run, on one session."""
+
+    def __init__(self, engine: AsyncEngine, session: "aiohttp.ClientSession") -> None:
+        self._aiohttp = engine._aiohttp
+        self._url = engine._yarl.URL
+        self._session = session
+        self._slots = asyncio.Semaphore(engine.config.concurrency)
+
+    async def drive(self, run: RequestRun) -> RawResponse:
+        """Take one request through its attempts, backoffs and re-signing."""
+        while True:
+            request = run.prepare()
+            if isinstance(request, RawResponse):
+                return request
+            delay = run.hedge_delay()
+            entry = run.track(_nothing)  # cancelling the task is what stops the attempt
+            try:
+                if delay is None:
+                    async with self._slots:
+                        outcomes, won = [await self._send(request, run.sink)], 0
+                else:
+                    outcomes, won = await self._hedged(request, run.sink, delay)
+            finally:
+                run.untrack(entry)
+            step = run.record(outcomes, won)
+            if isinstance(step, RawResponse):
+                return step
+            await asyncio.sleep(step)
+
+    async def _hedged(self, request: SignedRequest, sink: FileSink | None, delay: float) -> tuple[list[Outcome], int]:
+        """The primary attempt, and a duplicate (holding its own slot) if it is slower than ``delay``."""
+        starts = [time.perf_counter()]
+        primary = asyncio.ensure_future(self._slotted(request, sink, acquire=True))
+        hedge: asyncio.Future[Outcome] | None = None
+        slot: asyncio.Future[Any] | None = None
+        try:
+            done, _ = await asyncio.wait({primary}, timeout=delay)
+            if done:
+                return [primary.result()], 0
+            slot = asyncio.ensure_future(self._slots.acquire())
+            await asyncio.wait({primary, slot}, return_when=asyncio.FIRST_COMPLETED)
+            if primary.done():
+                return [primary.result()], 0
+            starts.append(time.perf_counter())
+            slot = None  # the hedge owns the slot now
+            hedge = asyncio.ensure_future(self._slotted(request, sink, acquire=False))
+            await asyncio.wait({primary, hedge}, return_when=asyncio.FIRST_COMPLETED)
+            won = 0 if primary.done() else 1
+            winner = (primary, hedge)[won].result()
+            loser = Outcome(start=starts[1 - won], end=time.perf_counter())
+            return ([winner, loser] if won == 0 else [loser, winner]), won
+        finally:
+            leftovers = [f for f in (primary, hedge) if f is not None and not f.done()]
+            if slot is not None:
+                if slot.done() and not slot.cancelled():
+                    self._slots.release()
+                else:
+                    leftovers.append(slot)
+            for future in leftovers:
+                future.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
+
+    async def _slotted(self, request: SignedRequest, sink: FileSink | None, *, acquire: bool) -> Outcome:
+        if acquire:
+            await self._slots.acquire()
+        try:
+            return await self._send(request, sink)
+        finally:
+            self._slots.release()
+
+    async def _send(self, request: SignedRequest, sink: FileSink | None) -> Outcome:
+        """One attempt, exactly as signed; transport trouble comes back in the Outcome."""
+        aiohttp = self._aiohttp
+        method, url = request.method, request.url
+        start = time.perf_counter()
+        try:
+            async with self._session.request(
+                method,
+                self._url(url, encoded=True),
+                headers=request.headers,
+                data=request.body or None,
+                allow_redirects=False,
+            ) as response:
+                first_byte = time.perf_counter()
+                status = response.status
+                headers = dict(response.headers)
+                if sink is None:
+                    body = await response.read()
+                    received = len(body)
+                else:
+                    body = b""
+                    received = await _stream_to_file(response, sink)
+                expected = _expected_length(method, status, response.content_length)
+                if expected is not None and received < expected:
+                    raise IncompleteBodyError(f"body ended after {received} of {expected} bytes")
+            return Outcome(start, time.perf_counter(), status, headers, body,
+                           None if sink is None else sink.path, first_byte)
+        except AwsparError as exc:
+            error: AwsparError = type(exc)(describe_failure(method, url, "incomplete body", exc))
+        except aiohttp.ClientPayloadError as exc:
+            error = IncompleteBodyError(describe_failure(method, url, "incomplete body", exc))
+        except builtins.TimeoutError as exc:  # asyncio.TimeoutError and aiohttp's timeouts
+            error = TimeoutError(describe_failure(method, url, "timed out", exc))
+        except (aiohttp.ClientError, OSError) as exc:
+            error = ConnectError(describe_failure(method, url, "connection failed", exc))
+        except ValueError as exc:  # an invalid URL or header
+            error = TransportError(describe_failure(method, url, "invalid request", exc))
+        return Outcome.failed(start, error)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _expected_length(method: str, status: int, content_length: int | None) -> int | None:
+    if method == "HEAD" or status in _NO_BODY_STATUSES or 100 <= status < 200:
+        return None
+    return content_length
+
+
+async def _stream_to_file(response: Any, sink: FileSink) -> int:
+    """Write the body into ``sink.path`` from ``sink.offset``, one chunk at a time."""
+    written = 0
+    with open(sink.path, "r+b") as file:
+        file.seek(sink.offset)
+        async for chunk in response.content.iter_chunked(CHUNK_SIZE):
+            file.write(chunk)
+            written += len(chunk)
+    return written
+
+
+class _LoopThread:
+    """A private event loop running in a daemon thread: the sync API's way into the engine."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="awspar-async-loop", daemon=True)
+        self._thread.start()
+
+    def call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run a coroutine on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(_await(make), self.loop).result()
+
+    def iterate(self, make: Callable[[], AsyncIterator[T]], limit: int) -> Iterator[T]:
+        """Iterate an async iterator from sync code; results cross in batches, at most ``limit``
+        waiting, so the loop keeps working while the caller handles a batch."""
+        lock = threading.Condition()
+        batch: deque[T] = deque()
+        resume = asyncio.Event()
+        state: dict[str, Any] = {"done": False, "error": None}
+
+        async def pump() -> None:
+            iterator = make()
+            try:
+                async for item in iterator:
+                    with lock:
+                        batch.append(item)
+                        lock.notify()
+                    while len(batch) >= limit:
+                        resume.clear()
+                        await resume.wait()
+            except BaseException as exc:
+                state["error"] = exc
+                raise
+            finally:
+                with lock:
+                    state["done"] = True
+                    lock.notify()
+                await iterator.aclose()  # type: ignore[attr-defined]
+
+        future = asyncio.run_coroutine_threadsafe(pump(), self.loop)
+        try:
+            while True:
+                with lock:
+                    while not batch and not state["done"]:
+                        lock.wait()
+                    items = list(batch)
+                    batch.clear()
+                    finished = state["done"]
+                if items:
+                    self.loop.call_soon_threadsafe(resume.set)
+                yield from items
+                if finished:
+                    break
+            if state["error"] is not None:
+                raise state["error"]
+        finally:
+            if not future.done():
+                future.cancel()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+async def _await(make: Callable[[], Awaitable[T]]) -> T:
+    return await make()

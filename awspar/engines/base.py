@@ -1,0 +1,226 @@
+"""The one interface every engine keeps, and the async twins every sync engine gets for free.
+
+An engine sends already-signed requests (:class:`~awspar.SignedRequest`) and returns what came
+back (:class:`~awspar.RawResponse`), never parsing or signing itself. The contract (tested once,
+for every engine, in ``tests/test_engines_contract.py``):
+
+- jobs are consumed lazily, with a read-ahead bounded by about twice the concurrency;
+- ``map`` yields in input order, ``as_completed`` as results finish (``RawResponse.index`` is the
+  input position);
+- at most ``config.concurrency`` HTTP attempts are in flight, hedges included;
+- timeouts, retries, backoff, re-signing of stale requests and hedging follow the
+  :class:`~awspar.EngineConfig` (the policy itself lives in :mod:`awspar.engines._attempts`);
+- ``race`` keeps the first accepted 2xx answer and cancels the others, without waiting for them.
+
+The ``a``-prefixed methods are the awaitable twins. Here they run the sync engine in a helper
+thread, so they never block the event loop; the async engine implements them natively.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Callable, ClassVar, Iterable, Iterator, TypeVar
+
+from awspar._config import DEFAULT_CONFIG, EngineConfig
+from awspar._models import RawResponse
+from awspar.engines._attempts import Job, Resign
+
+if TYPE_CHECKING:  # pragma: no cover
+    from types import TracebackType
+
+__all__ = ["Engine", "Job", "RaceResult", "Accept", "Jobs", "AsyncJobs"]
+
+T = TypeVar("T")
+#: Decides whether a 2xx answer may win a race (e.g. "the body parses as JSON").
+Accept = Callable[[RawResponse], bool]
+Jobs = Iterable[Job]
+AsyncJobs = "Iterable[Job] | AsyncIterable[Job]"
+
+
+@dataclass(frozen=True)
+class RaceResult:
+    """The outcome of :meth:`Engine.race`.
+
+    ``winner`` is the first accepted 2xx response (``None`` if no call was accepted) and
+    ``winner_index`` its input position; ``results`` holds every call in input order, losers with
+    a ``"cancelled"`` span and a cancellation error; ``elapsed`` is the seconds until the winner
+    was known (or until every call had failed).
+    """
+
+    winner: RawResponse | None
+    winner_index: int | None
+    results: tuple[RawResponse, ...]
+    elapsed: float
+
+
+def accepts(accept: Accept | None, response: RawResponse) -> bool:
+    """True when ``response`` may win a race: a 2xx answer that ``accept`` approves.
+
+    An exception raised by ``accept`` counts as a refusal (a body that fails to parse is simply
+    not a winner).
+    """
+    if not response.ok:
+        return False
+    if accept is None:
+        return True
+    try:
+        return bool(accept(response))
+    except Exception:
+        return False
+
+
+class Engine:
+    """Sends signed requests in parallel. Use as a context manager (sync or async) or call
+    :meth:`close`. ``resign`` re-signs a request whose signature would be stale when sent.
+
+    >>> with get_engine("threads", EngineConfig(concurrency=16)) as engine:  # doctest: +SKIP
+    ...     for response in engine.map(requests):
+    ...         print(response.index, response.status, len(response.body))
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, config: EngineConfig = DEFAULT_CONFIG, *, resign: Resign | None = None) -> None:
+        self.config = config
+        self.resign = resign
+
+    # -- the sync API --------------------------------------------------------------------------
+    def map(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
+        """Send every job; yield the responses in input order, lazily."""
+        raise NotImplementedError
+
+    def as_completed(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
+        """Send every job; yield the responses as they finish (``response.index`` says which)."""
+        raise NotImplementedError
+
+    def send(self, job: Job) -> RawResponse:
+        """Send one job (with retries and hedging like any other)."""
+        return next(iter(self.map([job])))
+
+    def race(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
+        """Send every job at once; the first 2xx answer that ``accept`` approves wins and the
+        others are cancelled (never retried). Returns without waiting for the losers."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release pools, threads and processes. The engine cannot be used afterwards."""
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the awaitable twins -------------------------------------------------------------------
+    async def amap(self, jobs: Iterable[Job] | AsyncIterable[Job]) -> AsyncIterator[RawResponse]:
+        """Awaitable twin of :meth:`map`."""
+        async for response in _iterate_in_thread(lambda sync_jobs: self.map(sync_jobs), jobs, self._window()):
+            yield response
+
+    async def aas_completed(self, jobs: Iterable[Job] | AsyncIterable[Job]) -> AsyncIterator[RawResponse]:
+        """Awaitable twin of :meth:`as_completed`."""
+        async for response in _iterate_in_thread(
+            lambda sync_jobs: self.as_completed(sync_jobs), jobs, self._window()
+        ):
+            yield response
+
+    async def asend(self, job: Job) -> RawResponse:
+        """Awaitable twin of :meth:`send`."""
+        return await asyncio.to_thread(self.send, job)
+
+    async def arace(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
+        """Awaitable twin of :meth:`race`."""
+        return await asyncio.to_thread(self.race, list(jobs), accept)
+
+    async def aclose(self) -> None:
+        """Awaitable twin of :meth:`close`."""
+        await asyncio.to_thread(self.close)
+
+    async def __aenter__(self: T) -> T:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: "TracebackType | None"
+    ) -> None:
+        await self.aclose()
+
+    def _window(self) -> int:
+        """How many jobs may be taken from the input ahead of the results handed out."""
+        return 2 * self.config.concurrency
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(concurrency={self.config.concurrency})"
+
+
+_DONE = object()
+
+
+def _sync_jobs(jobs: Iterable[Job] | AsyncIterable[Job], loop: asyncio.AbstractEventLoop) -> Iterable[Job]:
+    """A sync view of ``jobs``; an async iterable is pulled from the loop, one job at a time."""
+    if not isinstance(jobs, AsyncIterable):
+        return jobs
+    iterator = jobs.__aiter__()
+
+    def pull() -> Iterator[Job]:
+        while True:
+            try:
+                yield asyncio.run_coroutine_threadsafe(_anext(iterator), loop).result()
+            except StopAsyncIteration:
+                return
+
+    return pull()
+
+
+async def _anext(iterator: AsyncIterator[T]) -> T:
+    return await iterator.__anext__()
+
+
+async def _iterate_in_thread(
+    make: Callable[[Iterable[Job]], Iterator[T]], jobs: Iterable[Job] | AsyncIterable[Job], limit: int
+) -> AsyncIterator[T]:
+    """Run a sync iterator in a helper thread and hand its items to the loop, at most ``limit``
+    ahead of the consumer, never blocking the loop. Breaking out closes the sync iterator."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+    room = threading.Semaphore(limit)
+    stop = threading.Event()
+
+    def deliver(ok: bool, item: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, (ok, item))
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            stop.set()
+
+    def produce() -> None:
+        iterator = make(_sync_jobs(jobs, loop))
+        try:
+            for item in iterator:
+                while not room.acquire(timeout=0.05):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                deliver(True, item)
+            deliver(False, _DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            deliver(False, exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=produce, name="awspar-bridge", daemon=True).start()
+    try:
+        while True:
+            ok, item = await queue.get()
+            if ok:
+                room.release()
+                yield item
+            elif item is _DONE:
+                return
+            else:
+                raise item
+    finally:
+        stop.set()
