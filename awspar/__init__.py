@@ -33,6 +33,9 @@ _EXPORTS: dict[str, str] = {
     "ServiceError": "awspar._errors",
     "WorkerCrashedError": "awspar._errors",
     "NoWinnerError": "awspar._errors",
+    "Signer": "awspar.signer",
+    "parse": "awspar.parse",
+    "parse_response": "awspar.parse",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -55,6 +58,8 @@ if TYPE_CHECKING:  # pragma: no cover
         WorkerCrashedError,
     )
     from awspar._models import FileSink, RawResponse, SignedRequest, Span
+    from awspar.parse import parse, parse_response
+    from awspar.signer import Signer
 
 
 def __getattr__(name: str) -> Any:

@@ -9,16 +9,17 @@ these shapes fails that test loudly instead of silently breaking signing or pars
 from __future__ import annotations
 
 import datetime
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
 __all__ = [
     "CLOCK_TARGET",
+    "BytesRaw",
     "credential_expiry",
     "empty_body",
     "empty_response",
-    "BytesRaw",
     "protocol_of",
 ]
 
@@ -85,7 +86,7 @@ def credential_expiry(credentials: Any) -> float | None:
     expiry = getattr(credentials, "_expiry_time", None)
     if isinstance(expiry, datetime.datetime):
         if expiry.tzinfo is None:
-            expiry = expiry.replace(tzinfo=datetime.timezone.utc)
+            expiry = expiry.replace(tzinfo=datetime.UTC)
         return expiry.timestamp()
     return None
 

@@ -21,15 +21,16 @@ import hashlib
 import hmac
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from botocore.utils import percent_encode_sequence
 
 from awspar._botocore_compat import credential_expiry
 
-__all__ = ["FastS3Presigner", "FAST_OPERATIONS", "epoch_of_amz_date", "signed_at_of_url"]
+__all__ = ["FAST_OPERATIONS", "FastS3Presigner", "epoch_of_amz_date", "signed_at_of_url"]
 
 #: Operations the fast path serves, with their HTTP method.
 FAST_OPERATIONS = {"GetObject": "GET", "HeadObject": "HEAD", "PutObject": "PUT"}
@@ -147,7 +148,7 @@ class FastS3Presigner:
         cache_key = (s.secret_key, day, t.region, t.service)
         key = self._keys.get(cache_key)
         if key is None:
-            key = f"AWS4{s.secret_key}".encode("utf-8")
+            key = f"AWS4{s.secret_key}".encode()
             for part in (day, t.region, t.service, "aws4_request"):
                 key = hmac.digest(key, part.encode("utf-8"), "sha256")
             if len(self._keys) > 16:

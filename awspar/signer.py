@@ -11,10 +11,10 @@ headers, body) for any operation of any service, with every per-operation custom
 
 from __future__ import annotations
 
-import difflib
 import re
 import threading
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -34,8 +34,9 @@ from awspar._errors import (
 )
 from awspar._models import SignedRequest
 from awspar._s3presign import FAST_OPERATIONS, FastS3Presigner, epoch_of_amz_date, signed_at_of_url
+from awspar._suggest import did_you_mean
 
-__all__ = ["Signer", "HEADER_SIGNATURE_LIFETIME", "MAX_PRESIGN_EXPIRES"]
+__all__ = ["HEADER_SIGNATURE_LIFETIME", "MAX_PRESIGN_EXPIRES", "Signer"]
 
 #: Seconds a header-signed request stays fresh after its ``X-Amz-Date`` (AWS allows 15 minutes of
 #: clock skew; 5 minutes is the safe bound awspar re-signs at).
@@ -82,7 +83,7 @@ class Signer:
             self._client = session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
         except botocore.exceptions.UnknownServiceError:
             raise UnknownServiceError(
-                f"unknown service {service!r}{_closest(service, session.get_available_services())}",
+                f"unknown service {service!r}{did_you_mean(service, session.get_available_services())}",
                 service=service,
             ) from None
         except botocore.exceptions.BotoCoreError as exc:
@@ -258,7 +259,7 @@ class Signer:
         try:
             return self._operations[operation]
         except KeyError:
-            hint = _closest(operation, {alias: names[0] for alias, names in self._operations.items()})
+            hint = did_you_mean(operation, {alias: names[0] for alias, names in self._operations.items()})
             raise UnknownOperationError(
                 f"{self.service} has no operation {operation!r}{hint}",
                 service=self.service,
@@ -376,18 +377,6 @@ def _has_sensitive(shape: Any, seen: set[str]) -> bool:
     if shape.type_name == "map":
         return _has_sensitive(shape.key, seen) or _has_sensitive(shape.value, seen)
     return False
-
-
-def _closest(name: str, candidates: Iterable[str] | Mapping[str, str]) -> str:
-    """``"; did you mean: a, b?"`` with up to three closest names, or ``""``.
-
-    ``candidates`` are names, or a mapping of alias -> the name to suggest for it.
-    """
-    shown = candidates if isinstance(candidates, Mapping) else {c: c for c in candidates}
-    lowered = {alias.lower(): target for alias, target in shown.items()}
-    matches = difflib.get_close_matches(name.lower(), list(lowered), n=6, cutoff=0.6)
-    unique = list(dict.fromkeys(lowered[m] for m in matches))[:3]
-    return f"; did you mean: {', '.join(unique)}?" if unique else ""
 
 
 def _translate(exc: Exception, service: str, operation: str | None = None) -> ConfigurationError:
