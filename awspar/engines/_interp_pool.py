@@ -28,7 +28,6 @@ import atexit
 # interpreter imported it first; the HTTP stack of every worker imports it (email.utils).
 import datetime  # noqa: F401
 import importlib
-import math
 import os
 import pickle
 import struct
@@ -241,9 +240,9 @@ class _Worker:
                 raise WorkerCrashedError(f"the worker interpreter is gone: {self.crashed or exc}") from None
 
     def cancel(self, task_id: int) -> None:
-        """Drop the task's future and ask the worker to abort it."""
+        """Ask the worker to abort the task (its future resolves when the worker lets go of it)."""
         with self._lock:
-            if self.pending.pop(task_id, None) is not None and self.alive:
+            if task_id in self.pending and self.alive:
                 try:
                     _write_frame(self._inbox_w, (_CANCEL, task_id, None))
                 except OSError:
@@ -333,7 +332,7 @@ class InterpreterPool:
     ``factory`` names (``"module:function"``) what builds the service in each worker, called with
     ``args`` (plain data). :meth:`submit` returns a :class:`~concurrent.futures.Future` resolved in a
     reader thread; tasks go to the worker with the fewest pending ones, so a pool of ``w`` workers
-    with ``threads = ceil(n / w)`` runs ``n`` tasks at once. Use as a context manager or call
+    with ``threads = ceil(n / w)`` runs ``n`` tasks at once without queueing any. Use as a context manager or call
     :meth:`close`; pools still open at interpreter exit are closed then.
     """
 
@@ -354,14 +353,6 @@ class InterpreterPool:
         except BaseException:
             self.close()
             raise
-
-    @classmethod
-    def sized_for(
-        cls, factory: str, args: tuple[Any, ...] = (), *, workers: int, in_flight: int
-    ) -> InterpreterPool:
-        """A pool of ``workers`` interpreters (at most ``in_flight``) with ``in_flight`` threads in all."""
-        workers = max(1, min(workers, in_flight))
-        return cls(factory, args, workers=workers, threads=math.ceil(in_flight / workers))
 
     def __enter__(self) -> Self:
         return self
@@ -392,10 +383,11 @@ class InterpreterPool:
         return future
 
     def cancel(self, task: Task) -> None:
-        """Abandon a submitted task: its future is cancelled and the worker aborts it."""
+        """Abandon a submitted task: the worker aborts it (``service.cancel``). The task's future
+        still resolves, once the worker has let go of it, so that whoever counts tasks in flight
+        counts this one until it really ends."""
         with self._lock:
-            worker = self._owner.pop(task.task_id, None)
-        task.cancel()
+            worker = self._owner.get(task.task_id)
         if worker is not None:
             worker.cancel(task.task_id)
 

@@ -1,0 +1,186 @@
+"""The ``subinterpreters`` engine: isolated interpreters with their own GIL, sending with urllib3.
+
+Python 3.13+ only (:class:`~awspar.EngineUnavailableError` elsewhere). ``config.workers``
+interpreters (default: the CPU count) each run ``ceil(concurrency / workers)`` threads that share
+one urllib3 pool, so the engine keeps ``concurrency`` requests in flight with only a few
+interpreters; each worker is reused for every request of the engine's life
+(:mod:`awspar.engines._interp_pool`).
+
+The main interpreter keeps the policy (the shared :class:`~awspar.engines._pooled.PooledEngine`
+scheduler: slots, retries, backoff, hedges, races) and re-signs stale requests; a worker only
+makes single attempts, receiving ``SignedRequest.to_tuple()`` and answering ``Outcome.to_tuple()``.
+Credentials and clients never cross.
+
+``postprocess`` names a function (``"module:function"``, importable in a subinterpreter: standard
+library or pure Python) that each worker applies to every 2xx body held in memory, in parallel on
+its own GIL: the response carries what it returns (bytes) as its body. This is where a CPU-heavy
+step per response (hashing, parsing, decompressing) runs on every core instead of one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from awspar._config import DEFAULT_CONFIG, EngineConfig
+from awspar._errors import ConfigurationError, WorkerCrashedError
+from awspar._models import FileSink, SignedRequest
+from awspar.engines._attempts import Outcome, Resign
+from awspar.engines._interp_pool import InterpreterPool, Task, load_callable, require_subinterpreters
+from awspar.engines._pooled import PooledEngine
+from awspar.engines._urllib3_send import CancelToken, make_pool, send_once
+
+__all__ = ["InterpreterEngine"]
+
+#: Applied in a worker to each 2xx body in memory; its return value becomes the body.
+Postprocess = Callable[[bytes], bytes]
+
+
+class _SendService:
+    """What each worker interpreter runs: single urllib3 attempts on one shared pool."""
+
+    def __init__(
+        self, threads: int, connect_timeout: float, read_timeout: float, postprocess: str | None
+    ) -> None:
+        self._pool = make_pool(threads, connect_timeout, read_timeout)
+        self._postprocess: Postprocess | None = load_callable(postprocess) if postprocess else None
+        self._tokens: dict[int, CancelToken] = {}
+        self._lock = threading.Lock()
+
+    def handle(self, task_id: int, payload: tuple[Any, ...]) -> tuple[object, ...]:
+        (method, url, headers, body), sink = payload
+        token = CancelToken()
+        with self._lock:
+            self._tokens[task_id] = token
+        try:
+            outcome = send_once(self._pool, method, url, dict(headers), body, sink, token)
+        finally:
+            with self._lock:
+                del self._tokens[task_id]
+        if (
+            self._postprocess is not None
+            and outcome.error is None
+            and outcome.path is None
+            and 200 <= outcome.status < 300
+        ):
+            outcome.body = bytes(self._postprocess(outcome.body))
+        return outcome.to_tuple()
+
+    def cancel(self, task_id: int) -> None:
+        with self._lock:
+            token = self._tokens.get(task_id)
+        if token is not None:
+            token.cancel()
+
+    def close(self) -> None:
+        self._pool.clear()
+
+
+class _RemoteAttempt:
+    """Stands for an attempt running in a worker, so that cancelling the main interpreter's
+    :class:`CancelToken` aborts it there (the token calls ``shutdown`` and ``close``)."""
+
+    def __init__(self, pool: InterpreterPool, task: Task) -> None:
+        self._pool, self._task = pool, task
+
+    def shutdown(self) -> None:
+        self._pool.cancel(self._task)
+
+    def close(self) -> None:
+        """Nothing more to release: the worker closes its own connection."""
+
+
+class InterpreterEngine(PooledEngine):
+    """Isolated subinterpreters (own GIL) sending with urllib3; Python 3.13+.
+
+    ``postprocess``: ``"module:function"`` applied to each 2xx body inside the worker (see the
+    module docstring); an exception it raises is raised from ``map``/``as_completed``.
+
+    >>> config = EngineConfig(concurrency=100, workers=2)
+    >>> with InterpreterEngine(config, postprocess="hashlib:sha256") as engine:  # doctest: +SKIP
+    ...     digests = [r.body for r in engine.map(requests)]
+    """
+
+    name = "subinterpreters"
+
+    def __init__(
+        self,
+        config: EngineConfig = DEFAULT_CONFIG,
+        *,
+        resign: Resign | None = None,
+        postprocess: str | None = None,
+    ) -> None:
+        require_subinterpreters()
+        super().__init__(config, resign=resign)
+        if postprocess is not None:
+            try:
+                load_callable(postprocess)
+            except (ValueError, TypeError, ImportError, AttributeError) as exc:
+                raise ConfigurationError(f"postprocess {postprocess!r} cannot be used: {exc}") from None
+        self.postprocess = postprocess
+        self._workers = max(1, min(config.workers or os.cpu_count() or 1, config.concurrency))
+        self._pool: InterpreterPool | None = None
+        self._pool_lock = threading.Lock()
+
+    def start(self) -> InterpreterEngine:
+        """Start the worker interpreters now rather than on the first request (they take a moment)."""
+        self._interpreters()
+        return self
+
+    def _interpreters(self) -> InterpreterPool:
+        with self._pool_lock:
+            if self._closed:
+                raise RuntimeError("the subinterpreters engine is closed")
+            if self._pool is None:
+                config = self.config
+                threads = math.ceil(config.concurrency / self._workers)
+                self._pool = InterpreterPool(
+                    f"{__name__}:_SendService",
+                    (threads, config.connect_timeout, config.read_timeout, self.postprocess),
+                    workers=self._workers,
+                    threads=threads,
+                )
+            return self._pool
+
+    def _start(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Future[Outcome]:
+        pool = self._interpreters()
+        started = time.perf_counter()
+        answer: Future[Outcome] = Future()
+        try:
+            task = pool.submit((request.to_tuple(), None if sink is None else (sink.path, sink.offset)))
+        except WorkerCrashedError as exc:
+            answer.set_result(Outcome.failed(started, exc))
+            return answer
+        if not cancel.attach(_RemoteAttempt(pool, task)):
+            pool.cancel(task)
+        task.add_done_callback(lambda done: _settle(answer, done, started))
+        return answer
+
+    def _send(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Outcome:
+        return self._start(request, sink, cancel).result()
+
+    def close(self) -> None:
+        super().close()
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def __repr__(self) -> str:
+        return f"InterpreterEngine(concurrency={self.config.concurrency}, workers={self._workers})"
+
+
+def _settle(answer: Future[Outcome], task: Future[Any], started: float) -> None:
+    """Turn a worker's answer into the attempt's :class:`Outcome` (a crash is the attempt's error)."""
+    error = task.exception()
+    if isinstance(error, WorkerCrashedError):
+        answer.set_result(Outcome.failed(started, error))
+    elif error is not None:
+        answer.set_exception(error)
+    else:
+        answer.set_result(Outcome.from_tuple(task.result()))
