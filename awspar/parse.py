@@ -12,7 +12,9 @@ client are needed: a parse can run anywhere the bytes are.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -139,3 +141,14 @@ def _operation_model(service: str, name: str) -> Any:
 @functools.cache
 def _parser(protocol: str) -> Any:
     return create_parser(protocol)
+
+
+class _CallableModule(types.ModuleType):
+    """``awspar.parse`` is both this module and the function: importing the submodule binds the
+    name ``parse`` on the package to the module, so the module answers calls as the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return parse(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

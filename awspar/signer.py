@@ -11,6 +11,7 @@ headers, body) for any operation of any service, with every per-operation custom
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -54,8 +55,9 @@ class Signer:
 
     Built from a boto3 ``Session`` (or the default credential chain, or ``profile``) with the
     usual client options; the standard settings apply as they do for boto3 (``AWS_PROFILE``,
-    ``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>``,
-    ``~/.aws/config``). S3 always signs with SigV4 (``signature_version="s3v4"`` unless the given
+    ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>``,
+    ``~/.aws/config``), and ``AWS_REGION`` when boto3 finds no region (region order: ``region``,
+    the session's, ``AWS_REGION``). S3 always signs with SigV4 (``signature_version="s3v4"`` unless the given
     ``config`` chooses another SigV4 variant or ``UNSIGNED``).
 
     One client serves every call. A Signer may be shared between threads (engines re-sign from
@@ -77,6 +79,8 @@ class Signer:
         profile: str | None = None,
     ) -> None:
         session = _boto3_session(session, profile)
+        # boto3 reads AWS_DEFAULT_REGION and the profile, not AWS_REGION; awspar takes that too.
+        region = region or session.region_name or os.environ.get("AWS_REGION") or None
         if service == "s3":
             config = _s3_sigv4_config(config)
         try:

@@ -24,6 +24,8 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+    # With a callback, `awspar COMMAND ...` stays a command group even with a single command.
+    app.callback()(lambda: None)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(app)
     return app
