@@ -4,8 +4,13 @@ Keys are ``{prefix}{i:06d}.bin``; each body is pseudo-random bytes seeded by its
 writes the same bytes and the objects do not compress. Objects already there with the right size are
 left alone, so a re-run after an interruption only puts what is missing (``--force`` puts them all).
 
+The puts go through awspar (signed by its Signer, sent by its threads engine) when awspar is
+importable, else through boto3's ``put_object`` in a thread pool (``--via`` chooses). Bodies are made
+as the puts go, so memory stays bounded by the concurrency, whatever the count.
+
     python infra/seed_bucket.py BUCKET [--count 1000] [--size 16KiB] [--prefix awspar-bench/]
         [--region R] [--profile P] [--endpoint-url URL] [--concurrency 32] [--force]
+        [--via auto|awspar|boto3]
 
 Standard AWS settings apply (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3).
 Progress goes to stderr, the one-line summary to stdout. Exit codes: 0 all objects in place,
@@ -19,7 +24,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -54,17 +59,22 @@ def existing_sizes(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
     return sizes
 
 
-def put_all(put: Callable[[str], None], keys: Iterable[str], concurrency: int) -> Iterator[tuple[str, BaseException | None]]:
-    """Run ``put(key)`` for every key, ``concurrency`` at a time; yield ``(key, error or None)`` as each ends.
+def put_with_boto3(s3: Any, bucket: str, size: int, keys: list[str], concurrency: int) -> Iterator[tuple[str, str | None]]:
+    """``put_object`` each key from a thread pool; yield ``(key, error code or None)`` as each ends.
 
     At most ``concurrency`` puts are queued at once, so a million keys never sit in memory as bodies.
     """
+    from botocore.exceptions import ClientError
+
+    def put(key: str) -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=object_body(key, size))
+
     pending: dict[Future[None], str] = {}
-    keys = iter(keys)
+    todo = iter(keys)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="seed") as pool:
         try:
             while True:
-                for key in keys:
+                for key in todo:
                     pending[pool.submit(put, key)] = key
                     if len(pending) >= concurrency:
                         break
@@ -72,10 +82,49 @@ def put_all(put: Callable[[str], None], keys: Iterable[str], concurrency: int) -
                     return
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield pending.pop(future), future.exception()
+                    error = future.exception()
+                    if isinstance(error, ClientError):
+                        yield pending.pop(future), str(error.response["Error"].get("Code"))
+                    else:
+                        yield pending.pop(future), None if error is None else type(error).__name__
         finally:
             for future in pending:
                 future.cancel()
+
+
+def put_with_awspar(session: Any, endpoint_url: str | None, bucket: str, size: int, keys: list[str],
+                    concurrency: int) -> Iterator[tuple[str, str | None]]:
+    """Sign each PutObject with awspar's Signer and send it with its threads engine; yield
+    ``(key, error code or None)`` as each ends. Requests are signed lazily, as the engine pulls them."""
+    from awspar import EngineConfig
+    from awspar._errors import AwsparError, ServiceError
+    from awspar.engines import get_engine
+    from awspar.parse import parse_response
+    from awspar.signer import Signer
+
+    signer = Signer("s3", session=session, endpoint_url=endpoint_url)
+    requests = signer.sign_many(
+        "put_object", ({"Bucket": bucket, "Key": key, "Body": object_body(key, size)} for key in keys))
+    with get_engine("threads", EngineConfig(concurrency=concurrency), resign=signer.resign) as engine:
+        for response in engine.as_completed(requests):
+            try:
+                parse_response(response)
+            except ServiceError as exc:
+                yield keys[response.index], exc.code
+            except AwsparError as exc:
+                yield keys[response.index], type(exc).__name__
+            else:
+                yield keys[response.index], None
+
+
+def awspar_available() -> bool:
+    """True when awspar's signer and engines can be imported here."""
+    try:
+        import awspar.engines
+        import awspar.signer  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class _Progress:
@@ -108,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint-url", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS)")
     parser.add_argument("--concurrency", type=int, default=32, help="puts in flight at most")
     parser.add_argument("--force", action="store_true", help="put every object, even those already there")
+    parser.add_argument("--via", choices=("auto", "awspar", "boto3"), default="auto",
+                        help="send the puts with awspar's threads engine or boto3 (auto: awspar when importable)")
     return parser
 
 
@@ -121,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.count < 1 or args.concurrency < 1:
         parser.error("--count and --concurrency must be at least 1")
+    available = awspar_available()
+    via = ("awspar" if available else "boto3") if args.via == "auto" else args.via
+    if via == "awspar" and not available:
+        return _fail("awspar is not importable here (pip install awspar, or use --via boto3)")
 
     import boto3
     from botocore.config import Config
@@ -146,23 +201,29 @@ def main(argv: list[str] | None = None) -> int:
 
     keys = [object_key(args.prefix, i) for i in range(args.count)]
     todo = [key for key in keys if there.get(key) != args.size]
+    fatal: tuple[type[Exception], ...] = (BotoCoreError,)  # failures that are not one object's
+    if via == "awspar":
+        from awspar import AwsparError
 
-    def put(key: str) -> None:
-        s3.put_object(Bucket=args.bucket, Key=key, Body=object_body(key, args.size))
+        fatal += (AwsparError,)
+        results = put_with_awspar(session, args.endpoint_url, args.bucket, args.size, todo, args.concurrency)
+    else:
+        results = put_with_boto3(s3, args.bucket, args.size, todo, args.concurrency)
 
-    print(f"seeding s3://{args.bucket}/{args.prefix}: {len(todo)} to put, {len(keys) - len(todo)} already there",
-          file=sys.stderr, flush=True)
+    print(f"seeding s3://{args.bucket}/{args.prefix} via {via}: {len(todo)} to put, "
+          f"{len(keys) - len(todo)} already there", file=sys.stderr, flush=True)
     progress = _Progress(len(todo), args.size)
     failed: dict[str, str] = {}
     started = time.perf_counter()
     try:
-        for key, error in put_all(put, todo, args.concurrency):
+        for key, code in results:
             progress.tick()
-            if error is not None:
-                code = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
-                failed[key] = str(code)
+            if code is not None:
+                failed[key] = code
     except KeyboardInterrupt:
         return _fail(f"interrupted after {progress.done} of {len(todo)} puts; run again to finish", 130)
+    except fatal as exc:
+        return _fail(f"stopped after {progress.done} of {len(todo)} puts: {exc}; run again to finish")
     elapsed = time.perf_counter() - started
 
     put_count = len(todo) - len(failed)
