@@ -36,6 +36,10 @@ _EXPORTS: dict[str, str] = {
     "Signer": "awspar.signer",
     "parse": "awspar.parse",
     "parse_response": "awspar.parse",
+    "BedrockAnswer": "awspar.bedrock",
+    "BedrockCall": "awspar.bedrock",
+    "BedrockRun": "awspar.bedrock",
+    "LargeRaceWarning": "awspar.bedrock",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -58,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
         WorkerCrashedError,
     )
     from awspar._models import FileSink, RawResponse, SignedRequest, Span
+    from awspar.bedrock import BedrockAnswer, BedrockCall, BedrockRun, LargeRaceWarning
     from awspar.parse import parse, parse_response
     from awspar.signer import Signer
 

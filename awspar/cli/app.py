@@ -12,6 +12,7 @@ import typer
 # One module per command; add a line here when a command lands.
 COMMAND_MODULES = (
     "awspar.cli.sign",
+    "awspar.cli.bedrock",
 )
 
 
