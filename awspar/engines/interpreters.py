@@ -19,13 +19,18 @@ step per response (hashing, parsing, decompressing) runs on every core instead o
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
+
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import ConfigurationError, WorkerCrashedError
@@ -41,6 +46,53 @@ __all__ = ["InterpreterEngine"]
 Postprocess = Callable[[bytes], bytes]
 
 
+# The CancelToken of the attempt the current worker thread is making (read by the connection).
+_current_attempt = threading.local()
+
+
+class _AbortableConnection(HTTPConnection):
+    """A connection that an attempt's cancellation can abort while it waits for the headers.
+
+    The shared send path aborts a response once it has started; a race loser waiting for its
+    first byte would otherwise hold its worker thread until the read timeout, and a closing
+    engine would wait for it.
+    """
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        token: CancelToken | None = getattr(_current_attempt, "token", None)
+        if token is not None and not token.attach(_SocketAbort(self)):
+            _SocketAbort(self).shutdown()
+
+
+class _AbortableHTTPSConnection(_AbortableConnection, HTTPSConnection):
+    pass
+
+
+class _AbortableHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _AbortableConnection
+
+
+class _AbortableHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _AbortableHTTPSConnection
+
+
+class _SocketAbort:
+    """Shuts down a connection's socket: its blocked reader wakes, the server sees the hang-up."""
+
+    def __init__(self, connection: HTTPConnection) -> None:
+        self._connection = connection
+
+    def shutdown(self) -> None:
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """The send path closes the connection itself once the attempt fails."""
+
+
 class _SendService:
     """What each worker interpreter runs: single urllib3 attempts on one shared pool."""
 
@@ -48,7 +100,9 @@ class _SendService:
         self, threads: int, connect_timeout: float, read_timeout: float, postprocess: str | None
     ) -> None:
         self._pool = make_pool(threads, connect_timeout, read_timeout)
+        self._pool.pool_classes_by_scheme = {"http": _AbortableHTTPPool, "https": _AbortableHTTPSPool}
         self._postprocess: Postprocess | None = load_callable(postprocess) if postprocess else None
+        self._name = postprocess
         self._tokens: dict[int, CancelToken] = {}
         self._lock = threading.Lock()
 
@@ -57,9 +111,11 @@ class _SendService:
         token = CancelToken()
         with self._lock:
             self._tokens[task_id] = token
+        _current_attempt.token = token
         try:
             outcome = send_once(self._pool, method, url, dict(headers), body, sink, token)
         finally:
+            _current_attempt.token = None
             with self._lock:
                 del self._tokens[task_id]
         if (
@@ -68,8 +124,14 @@ class _SendService:
             and outcome.path is None
             and 200 <= outcome.status < 300
         ):
-            outcome.body = bytes(self._postprocess(outcome.body))
+            outcome.body = self._transform(self._postprocess, outcome.body)
         return outcome.to_tuple()
+
+    def _transform(self, postprocess: Postprocess, body: bytes) -> bytes:
+        result = postprocess(body)
+        if not isinstance(result, (bytes, bytearray, memoryview)):
+            raise TypeError(f"postprocess {self._name} returned {type(result).__name__}, not bytes")
+        return bytes(result)
 
     def cancel(self, task_id: int) -> None:
         with self._lock:
@@ -102,8 +164,8 @@ class InterpreterEngine(PooledEngine):
     module docstring); an exception it raises is raised from ``map``/``as_completed``.
 
     >>> config = EngineConfig(concurrency=100, workers=2)
-    >>> with InterpreterEngine(config, postprocess="hashlib:sha256") as engine:  # doctest: +SKIP
-    ...     digests = [r.body for r in engine.map(requests)]
+    >>> with InterpreterEngine(config, postprocess="zlib:decompress") as engine:  # doctest: +SKIP
+    ...     texts = [r.body for r in engine.map(requests)]
     """
 
     name = "subinterpreters"
