@@ -38,6 +38,9 @@ _PROBE_KEY = "awspar-probe"
 _MAX_BUCKETS = 4096
 _AUTH_NAMES = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders")
 
+#: The wall clock the fast path signs with (tests patch it together with botocore's).
+wall_clock = time.time
+
 #: ``slow(operation, params, expires_in) -> url``: botocore's own presigned URL (for calibration).
 SlowPresign = Callable[[str, dict[str, Any], int], str]
 
@@ -85,13 +88,8 @@ class FastS3Presigner:
         self._now: _Second | None = None
         self._lock = threading.Lock()
 
-    def presign(
-        self, operation: str, params: dict[str, Any], expires_in: int, *, now: float | None = None
-    ) -> tuple[str, float] | None:
-        """``(url, expires_at)``, or ``None`` when this request is not one the fast path serves.
-
-        ``now`` (``time.time()`` scale) fixes the signing instant; the default is the clock.
-        """
+    def presign(self, operation: str, params: dict[str, Any], expires_in: int) -> tuple[str, float] | None:
+        """``(url, expires_at)``, or ``None`` when this request is not one the fast path serves."""
         method = FAST_OPERATIONS.get(operation)
         if method is None or len(params) != 2 or self._credentials is None:
             return None
@@ -103,7 +101,7 @@ class FastS3Presigner:
             template = self._calibrate(operation, bucket, expires_in)
         if template is None:
             return None
-        second = self._second(int(time.time() if now is None else now))
+        second = self._second(int(wall_clock()))
         url = self._sign(template, second, key, expires_in)
         expires_at = float(second.second + expires_in)
         if second.expiry is not None:

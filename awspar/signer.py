@@ -48,6 +48,8 @@ MAX_PRESIGN_EXPIRES = 604800
 # the body goes out whole with a Content-Length. Neither is signed.
 _TRANSPORT_HEADERS = frozenset({"expect", "transfer-encoding"})
 _SIGV2 = frozenset({"s3", "s3-query", "s3-presign-post", "v2"})
+# The value botocore quotes in a validation report line: "..., value: <it>, type: ..."
+_REPORTED_VALUE = re.compile(r"value: .*?(, type:|, valid|$)")
 
 
 class Signer:
@@ -98,7 +100,7 @@ class Signer:
         self._operations: dict[str, tuple[str, str]] = {}
         for name in model.operation_names:
             self._operations[name] = self._operations[xform_name(name)] = (name, xform_name(name))
-        self._sensitive: dict[str, bool] = {}
+        self._sensitive: dict[str, frozenset[str]] = {}
         self._empty_bodies: dict[str, bytes] = {}
         self._local = threading.local()
         self._client.meta.events.register("before-send", self._capture_and_stop)
@@ -130,8 +132,8 @@ class Signer:
         body (e.g. PutObject's ``Body`` as a file object) is read once, whole, into bytes: the
         request is plain data. botocore's ``Expect``/``Transfer-Encoding`` headers (unsigned; its
         own HTTP layer acts on them) give way to a ``Content-Length`` for that body. ``params``
-        are kept on the request for :meth:`resign` only when they are plain JSON data and the
-        operation has no sensitive input.
+        are kept on the request for :meth:`resign` only when they are plain JSON data with no
+        value for a sensitive member (passwords, SSE-C keys).
         """
         name, method = self._resolve(operation)
         params = dict(params or {})
@@ -276,21 +278,33 @@ class Signer:
         return expires_at if expiry is None else min(expires_at, expiry)
 
     def _keepable(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        """A JSON-plain copy of ``params`` to re-sign from, or None (not plain, or sensitive)."""
-        sensitive = self._sensitive.get(name)
-        if sensitive is None:
-            sensitive = self._sensitive[name] = _has_sensitive(self.operation_model(name).input_shape, set())
-        if sensitive:
+        """A JSON-plain copy of ``params`` to re-sign from, or None (not plain data, or a value
+        given for a sensitive member such as a password or SSE-C key)."""
+        if not self._sensitive_members(name).isdisjoint(params):
             return None
         try:
             return _plain_copy(params)
         except TypeError:
             return None
 
+    def _sensitive_members(self, name: str) -> frozenset[str]:
+        """The operation's top-level parameters that are, or hold, sensitive data."""
+        members = self._sensitive.get(name)
+        if members is None:
+            shape = self.operation_model(name).input_shape
+            items = shape.members.items() if shape is not None else ()
+            members = self._sensitive[name] = frozenset(key for key, member in items if _has_sensitive(member, set()))
+        return members
+
     def _validation_error(self, name: str, exc: Exception) -> ParamValidationError:
-        message = " ".join(str(exc).split())
-        if self._sensitive.get(name):
-            message = re.sub(r"value: .*?(, type:|, valid|$)", r"value: ***\1", message)
+        """botocore's validation report in one line, values of sensitive parameters hidden."""
+        sensitive = self._sensitive_members(name)
+        lines = [
+            _REPORTED_VALUE.sub(r"value: ***\1", line)
+            if any(f"parameter {member}" in line for member in sensitive) else line
+            for line in str(exc).splitlines()
+        ]
+        message = " ".join(" ".join(lines).split())
         return ParamValidationError(f"{self.service}.{name}: {message}", service=self.service, operation=name)
 
 

@@ -21,3 +21,19 @@ def moto_server() -> Iterator[MotoServer]:
     """
     with MotoServer() as server:
         yield server
+
+
+@pytest.fixture
+def frozen_signing_clock(monkeypatch: pytest.MonkeyPatch):
+    """Call it with an epoch second to freeze the clock botocore and awspar sign with, so that
+    signatures made at "the same instant" by boto3 and awspar can be compared byte for byte."""
+    import datetime
+
+    from awspar._botocore_compat import CLOCK_TARGET
+
+    def freeze(epoch: int) -> None:
+        instant = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).replace(tzinfo=None)
+        monkeypatch.setattr(CLOCK_TARGET, lambda *args, **kwargs: instant)
+        monkeypatch.setattr("awspar._s3presign.wall_clock", lambda: float(epoch))
+
+    return freeze
