@@ -60,7 +60,7 @@ def engine_class(mode: str) -> "type[Engine]":
     if mode == "subinterpreters" and sys.version_info < _SUBINTERPRETERS_NEED:
         raise EngineUnavailableError(
             "the subinterpreters engine needs Python 3.13 or newer; this is Python "
-            f"{sys.version_info.major}.{sys.version_info.minor} (use 'threads' or 'processes')"
+            "%d.%d (use 'threads' or 'processes')" % tuple(sys.version_info[:2])
         )
     module_name, class_name = _ENGINES[mode]
     cls: type[Engine] = getattr(importlib.import_module(module_name), class_name)

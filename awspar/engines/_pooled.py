@@ -130,9 +130,9 @@ class PooledEngine(Engine):
             self._closed = True
             drivers, helpers = self._drivers, self._helpers
             self._drivers = self._helpers = None
-        for pool in (drivers, helpers):
+        for pool in (drivers, helpers):  # queued work is dropped; attempts in flight end first
             if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+                pool.shutdown(wait=True, cancel_futures=True)
 
     # -- scheduling ------------------------------------------------------------------------------
     def _shared_drivers(self) -> Executor:

@@ -112,7 +112,10 @@ def send_once(
         return Outcome.failed(start, type(exc)(describe_failure(method, url, "incomplete body", exc)))
     except Exception as exc:
         _abort(response)
-        return Outcome.failed(start, _map_error(method, url, exc))
+        error = _map_error(method, url, exc)
+        if response is not None and isinstance(error, ConnectError):  # cut off after the headers
+            error = IncompleteBodyError(describe_failure(method, url, "body cut short", exc))
+        return Outcome.failed(start, error)
     finally:
         if response is not None:
             response.release_conn()

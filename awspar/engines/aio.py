@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import concurrent.futures
 import threading
 import time
 from collections import deque
@@ -47,6 +48,8 @@ T = TypeVar("T")
 #: Headers aiohttp would add on its own; a signed request carries its own or none.
 SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _NO_BODY_STATUSES = (204, 304)
+# Seconds a cancelled run or a closing engine may take to close its connections.
+_UNWIND_TIMEOUT = 10.0
 
 
 def _import_aiohttp() -> Any:
@@ -309,6 +312,7 @@ class _Sender:
         aiohttp = self._aiohttp
         method, url = request.method, request.url
         start = time.perf_counter()
+        first_byte: float | None = None
         try:
             async with self._session.request(
                 method,
@@ -338,7 +342,10 @@ class _Sender:
         except builtins.TimeoutError as exc:  # asyncio.TimeoutError and aiohttp's timeouts
             error = TimeoutError(describe_failure(method, url, "timed out", exc))
         except (aiohttp.ClientError, OSError) as exc:
-            error = ConnectError(describe_failure(method, url, "connection failed", exc))
+            if first_byte is None:
+                error = ConnectError(describe_failure(method, url, "connection failed", exc))
+            else:  # cut off after the headers
+                error = IncompleteBodyError(describe_failure(method, url, "body cut short", exc))
         except ValueError as exc:  # an invalid URL or header
             error = TransportError(describe_failure(method, url, "invalid request", exc))
         return Outcome.failed(start, error)
@@ -423,12 +430,27 @@ class _LoopThread:
         finally:
             if not future.done():
                 future.cancel()
+                # Let the run unwind (tasks cancelled, connections and session closed).
+                concurrent.futures.wait([future], timeout=_UNWIND_TIMEOUT)
 
     def close(self) -> None:
+        """Cancel whatever still runs on the loop, let it unwind, then stop the loop."""
+        try:
+            asyncio.run_coroutine_threadsafe(_cancel_all(), self.loop).result(timeout=_UNWIND_TIMEOUT)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         if not self.loop.is_running():
             self.loop.close()
+
+
+async def _cancel_all() -> None:
+    me = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not me]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 async def _await(make: Callable[[], Awaitable[T]]) -> T:

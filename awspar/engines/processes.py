@@ -1,0 +1,200 @@
+"""The ``processes`` engine: worker processes, each with its own urllib3 pool and threads.
+
+Only plain data crosses: a request goes out as ``SignedRequest.to_tuple()`` (and a file sink as
+``(path, offset)``), an answer comes back as ``Outcome.to_tuple()``. Workers hold no credentials
+and no clients; re-signing, retries, backoff and hedging stay in the parent (the shared
+:class:`~awspar.engines._pooled.PooledEngine` policy), so a worker only ever makes single attempts.
+
+Workers are started with ``forkserver`` where available, else ``spawn`` (``fork`` would copy the
+parent's threads and locks mid-flight). Each runs ``ceil(concurrency / workers)`` threads, so the
+engine as a whole can keep ``concurrency`` requests in flight. A worker that dies fails the
+attempts it held with :class:`~awspar.WorkerCrashedError` (not retried: the request may have had
+effects) and is replaced for the next ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from awspar._config import DEFAULT_CONFIG, EngineConfig
+from awspar._errors import WorkerCrashedError
+from awspar._models import FileSink, SignedRequest
+from awspar.engines._attempts import Outcome, Resign
+from awspar.engines._pooled import PooledEngine
+from awspar.engines._urllib3_send import CancelToken
+
+__all__ = ["ProcessEngine"]
+
+_STOP = None
+
+
+def _start_method() -> str:
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _worker_main(conn: Any, threads: int, connect_timeout: float, read_timeout: float) -> None:
+    """A worker: receive ``(id, request tuple, sink)``, answer ``(id, outcome tuple)`` from a
+    thread pool sharing one urllib3 pool. Exits when the parent says so or goes away."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from awspar.engines._urllib3_send import make_pool, send_once
+
+    pool = make_pool(threads, connect_timeout, read_timeout)
+    send_lock = threading.Lock()
+
+    def attempt(call_id: int, request: tuple[Any, ...], sink: tuple[str, int] | None) -> None:
+        method, url, headers, body = request
+        outcome = send_once(pool, method, url, dict(headers), body, sink)
+        with send_lock:
+            conn.send((call_id, outcome.to_tuple()))
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="awspar-process-worker") as executor:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            if message is _STOP:
+                break
+            executor.submit(attempt, *message)
+    pool.clear()
+
+
+class _Worker:
+    """One worker process as seen from the parent: its pipe, its reader thread, its open calls."""
+
+    def __init__(self, ctx: Any, threads: int, config: EngineConfig) -> None:
+        self._conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(
+            target=_worker_main,
+            args=(child, threads, config.connect_timeout, config.read_timeout),
+            name="awspar-process-worker",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+        self._calls: dict[int, Future[Outcome]] = {}
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self.alive = True
+        threading.Thread(target=self._read, name="awspar-process-reader", daemon=True).start()
+
+    @property
+    def load(self) -> int:
+        return len(self._calls)
+
+    def submit(self, request: SignedRequest, sink: FileSink | None) -> Future[Outcome]:
+        future: Future[Outcome] = Future()
+        with self._lock:
+            if not self.alive:
+                future.set_result(Outcome.failed(time.perf_counter(), _crashed(self.process)))
+                return future
+            call_id = next(self._ids)
+            self._calls[call_id] = future
+            try:
+                self._conn.send((call_id, request.to_tuple(), None if sink is None else (sink.path, sink.offset)))
+            except (OSError, ValueError):
+                self._calls.pop(call_id)
+                future.set_result(Outcome.failed(time.perf_counter(), _crashed(self.process)))
+        return future
+
+    def _read(self) -> None:
+        while True:
+            try:
+                call_id, data = self._conn.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                future = self._calls.pop(call_id, None)
+            if future is not None:
+                future.set_result(Outcome.from_tuple(data))
+        self.process.join(timeout=1)
+        with self._lock:
+            self.alive = False
+            orphans, self._calls = self._calls, {}
+        for future in orphans.values():
+            future.set_result(Outcome.failed(time.perf_counter(), _crashed(self.process)))
+
+    def stop(self) -> None:
+        with self._lock:
+            self.alive = False
+        try:
+            self._conn.send(_STOP)
+        except (OSError, ValueError):
+            pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+        self._conn.close()
+
+
+def _crashed(process: Any) -> WorkerCrashedError:
+    return WorkerCrashedError(
+        f"worker process {process.pid} died (exit code {process.exitcode}) while it held this request",
+        pid=process.pid,
+        exitcode=process.exitcode,
+    )
+
+
+class ProcessEngine(PooledEngine):
+    """Worker processes (``config.workers``, default: the CPU count) sending with urllib3.
+
+    >>> with ProcessEngine(EngineConfig(concurrency=64, workers=4)) as engine:  # doctest: +SKIP
+    ...     responses = list(engine.map(requests))
+    """
+
+    name = "processes"
+
+    def __init__(self, config: EngineConfig = DEFAULT_CONFIG, *, resign: Resign | None = None) -> None:
+        super().__init__(config, resign=resign)
+        self._count = config.workers or os.cpu_count() or 1
+        self._threads = math.ceil(config.concurrency / self._count)
+        self._ctx = multiprocessing.get_context(_start_method())
+        self._workers: list[_Worker] = []
+        self._workers_lock = threading.Lock()
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the live workers (started on first use)."""
+        with self._workers_lock:
+            return [w.process.pid for w in self._workers if w.alive]
+
+    def start(self) -> "ProcessEngine":
+        """Start the workers now rather than on the first request (they take a moment)."""
+        with self._workers_lock:
+            self._ensure_workers()
+        return self
+
+    def _ensure_workers(self) -> None:
+        self._workers = [w for w in self._workers if w.alive]
+        while len(self._workers) < self._count:
+            self._workers.append(_Worker(self._ctx, self._threads, self.config))
+
+    def _start(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Future[Outcome]:
+        with self._workers_lock:
+            if self._closed:
+                raise RuntimeError("the processes engine is closed")
+            self._ensure_workers()
+            worker = min(self._workers, key=lambda w: w.load)
+        return worker.submit(request, sink)
+
+    def _send(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Outcome:
+        return self._start(request, sink, cancel).result()
+
+    def close(self) -> None:
+        super().close()
+        with self._workers_lock:
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()
+
+    def __repr__(self) -> str:
+        return f"ProcessEngine(concurrency={self.config.concurrency}, workers={self._count})"

@@ -1,0 +1,354 @@
+"""The engine contract: one set of tests, every engine, a real local S3 endpoint on 127.0.0.1.
+
+The endpoint (:class:`awspar.testing.ObjectServer`) checks every SigV4 signature and counts
+requests, faults, the peak number in flight and client disconnects; latency and faults come from a
+seed, so each test knows in advance which request the server will stall or fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+import pytest
+
+pytest.importorskip("aiohttp", reason="the local object endpoint needs aiohttp: pip install 'awspar[local]'")
+
+import boto3  # noqa: E402
+
+from awspar import EngineConfig, FileSink, RetryPolicy, SignedRequest  # noqa: E402
+from awspar._errors import ConfigurationError, ConnectError, IncompleteBodyError, TimeoutError  # noqa: E402
+from awspar.engines import get_engine  # noqa: E402
+from awspar.engines.base import Engine  # noqa: E402
+from awspar.signer import Signer  # noqa: E402
+from awspar.testing.credentials import TEST_CREDENTIALS  # noqa: E402
+from awspar.testing.faults import EndpointBehaviour, FaultPlanner, FaultRates, Latency  # noqa: E402
+from awspar.testing.object_server import ObjectServer  # noqa: E402
+
+# Every engine; the subinterpreter engine exists on Python 3.13+ only.
+ENGINES = ["sequential", "threads", "async", "processes", "boto3"]
+if sys.version_info >= (3, 13):
+    ENGINES.insert(3, "subinterpreters")
+
+BUCKET = "contract"
+KEYS = [f"obj-{i:03d}" for i in range(40)]
+BODIES = {key: (f"{key}:".encode() * (1 + i * 37))[: 1 + i * 997] for i, key in enumerate(KEYS)}
+FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ObjectServer]:
+    with ObjectServer({BUCKET: dict(BODIES), "big": {"blob": bytes(range(256)) * 4096}}) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def signer(server: ObjectServer) -> Signer:
+    return Signer("s3", session=boto3.Session(**TEST_CREDENTIALS.boto3_kwargs()), endpoint_url=server.url)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_server(server: ObjectServer) -> Iterator[None]:
+    """Each test starts from a well-behaved server with zeroed counters, and leaves it so."""
+    server.configure(EndpointBehaviour())
+    server.reset_stats()
+    yield
+    server.configure(EndpointBehaviour())
+
+
+@pytest.fixture(params=ENGINES)
+def make_engine(request: pytest.FixtureRequest, server: ObjectServer) -> Iterator[Callable[..., Engine]]:
+    """``make_engine(config, resign=None, endpoint_url=server.url)``: an engine of this kind,
+    closed at the end of the test."""
+    made: list[Engine] = []
+
+    def make(config: EngineConfig, *, resign: Any = None, endpoint_url: str | None = None) -> Engine:
+        options: dict[str, Any] = {}
+        if request.param == "boto3":
+            options = {"session": boto3.Session(**TEST_CREDENTIALS.boto3_kwargs()),
+                       "endpoint_url": endpoint_url or server.url}
+        if request.param in ("processes", "subinterpreters"):
+            config = config.with_(workers=2)
+        engine = get_engine(request.param, config, resign=resign, **options)
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.close()
+
+
+def get(signer: Signer, key: str, bucket: str = BUCKET) -> SignedRequest:
+    request = signer.sign("GetObject", {"Bucket": bucket, "Key": key})
+    # The boto3 engine replays operation + params; keep them even where the signer does not.
+    return dataclasses.replace(request, params={"Bucket": bucket, "Key": key})
+
+
+def keys_where(behaviour: EndpointBehaviour, fault: str | None, count: int) -> list[str]:
+    """The first ``count`` keys whose first GET the server will answer with ``fault``."""
+    planner = FaultPlanner(behaviour)
+    chosen = [k for k in KEYS if planner.decide(f"GET /{BUCKET}/{k}").fault == fault]
+    assert len(chosen) >= count, "pick another seed"
+    return chosen[:count]
+
+
+# -- results --------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_map_returns_every_body_in_input_order(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    engine = make_engine(EngineConfig(concurrency=8))
+    requests = [get(signer, k) for k in KEYS] + [get(signer, "missing")]
+    responses = list(engine.map(requests))
+    assert [r.index for r in responses] == list(range(len(requests)))
+    assert [r.body for r in responses[:-1]] == [BODIES[k] for k in KEYS]
+    assert all(r.status == 200 and r.error is None and r.attempts == 1 for r in responses[:-1])
+    assert responses[-1].status == 404 and b"NoSuchKey" in responses[-1].body
+    span = responses[0].spans[0]
+    assert span.start <= span.first_byte <= span.end and span.outcome == "ok" and span.status == 200
+
+
+@pytest.mark.timeout(60)
+def test_as_completed_yields_each_response_once(make_engine: Callable[..., Engine], signer: Signer) -> None:
+    engine = make_engine(EngineConfig(concurrency=8))
+    responses = list(engine.as_completed(get(signer, k) for k in KEYS))
+    assert sorted(r.index for r in responses) == list(range(len(KEYS)))
+    assert all(r.body == BODIES[KEYS[r.index]] for r in responses)
+
+
+@pytest.mark.timeout(60)
+def test_concurrency_is_the_peak_in_flight(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    server.configure(EndpointBehaviour(latency=Latency(median_ms=60)))
+    engine = make_engine(EngineConfig(concurrency=4))
+    responses = list(engine.map(get(signer, k) for k in KEYS[:24]))
+    assert all(r.ok for r in responses)
+    expected = 1 if engine.name == "sequential" else 4
+    assert server.stats()["peak_in_flight"] == expected
+
+
+@pytest.mark.timeout(60)
+def test_jobs_are_consumed_lazily(make_engine: Callable[..., Engine], signer: Signer) -> None:
+    request = get(signer, KEYS[0])
+    pulled = 0
+
+    def endless() -> Iterator[SignedRequest]:
+        nonlocal pulled
+        for _ in range(100_000):
+            pulled += 1
+            yield request
+
+    engine = make_engine(EngineConfig(concurrency=4))
+    results = engine.map(endless())
+    first = [next(results) for _ in range(10)]
+    results.close()  # type: ignore[attr-defined]
+    assert [r.index for r in first] == list(range(10))
+    assert 10 <= pulled <= 10 + 6 * 4  # a read-ahead of a few windows, never the whole input
+
+
+# -- retries, timeouts, short bodies ------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_retryable_answers_are_retried_until_they_succeed(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    server.configure(EndpointBehaviour(faults=FaultRates(slowdown=0.3, throttle=0.2), seed=7))
+    config = EngineConfig(concurrency=8, retry=RetryPolicy(max_attempts=10, base_delay=0.001, max_delay=0.01))
+    responses = list(make_engine(config).map(get(signer, k) for k in KEYS[:20]))
+    assert [r.body for r in responses] == [BODIES[k] for k in KEYS[:20]]
+    faults = server.stats()["faults"]
+    assert faults.get("slowdown", 0) + faults.get("throttle", 0) == sum(r.attempts - 1 for r in responses) > 0
+    retried = next(r for r in responses if r.attempts > 1)
+    assert [s.outcome for s in retried.spans] == ["retry"] * (retried.attempts - 1) + ["ok"]
+    assert {s.status for s in retried.spans[:-1]} <= {503, 429}
+
+
+@pytest.mark.timeout(60)
+def test_retries_stop_at_max_attempts(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    server.configure(EndpointBehaviour(faults=FaultRates(slowdown=1.0)))
+    responses = list(make_engine(EngineConfig(concurrency=4, retry=FAST_RETRY)).map(get(signer, k) for k in KEYS[:4]))
+    assert all(r.status == 503 and r.attempts == 3 and r.error is None for r in responses)
+    assert [s.outcome for s in responses[0].spans] == ["retry", "retry", "error"]
+    assert server.stats()["requests"] == 12
+
+
+@pytest.mark.timeout(60)
+def test_read_timeout_is_retried_then_reported(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    server.configure(EndpointBehaviour(faults=FaultRates(stall=1.0, stall_s=1.5)))
+    config = EngineConfig(concurrency=2, read_timeout=0.3, retry=RetryPolicy(max_attempts=2, base_delay=0.001))
+    request = signer.presign("GetObject", {"Bucket": BUCKET, "Key": KEYS[0]})
+    request = dataclasses.replace(request, params={"Bucket": BUCKET, "Key": KEYS[0]})
+    began = time.perf_counter()
+    response = make_engine(config).send(request)
+    assert time.perf_counter() - began < 1.4
+    assert isinstance(response.error, TimeoutError) and response.error.attempts == 2
+    assert "after 2 attempts" in str(response.error)
+    signature = request.url.split("X-Amz-Signature=")[1].split("&")[0]
+    assert signature not in str(response.error) and signature not in repr(response)
+
+
+@pytest.mark.timeout(60)
+def test_connection_refused_is_a_connect_error(make_engine: Callable[..., Engine], signer: Signer) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    dead_signer = Signer("s3", session=boto3.Session(**TEST_CREDENTIALS.boto3_kwargs()), endpoint_url=dead)
+    engine = make_engine(EngineConfig(retry=FAST_RETRY), endpoint_url=dead)
+    response = engine.send(get(dead_signer, KEYS[0]))
+    assert isinstance(response.error, ConnectError) and response.error.attempts == 3
+    assert not response.ok and response.status == 0
+
+
+@pytest.mark.timeout(60)
+def test_short_body_is_an_error_never_a_truncation(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    server.configure(EndpointBehaviour(faults=FaultRates(truncate=1.0)))
+    response = make_engine(EngineConfig(retry=FAST_RETRY)).send(get(signer, "blob", bucket="big"))
+    assert isinstance(response.error, IncompleteBodyError) and response.error.attempts == 3
+    assert response.body == b""
+
+
+# -- signatures that age --------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_stale_requests_are_resigned_never_sent_stale(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def resign(request: SignedRequest) -> SignedRequest:
+        with lock:
+            calls.append(request.operation)
+        assert request.params is not None
+        return get(signer, request.params["Key"])
+
+    # Stale by the clock and with a broken signature: sending it as is would be refused (403).
+    fresh = [get(signer, k) for k in KEYS[:6]]
+    stale = [dataclasses.replace(r, expires_at=time.time() + 5, headers={**r.headers, "Authorization": "AWS4 broken"})
+             for r in fresh]
+    engine = make_engine(EngineConfig(concurrency=3, resign_margin=30), resign=resign)
+    responses = list(engine.map(stale))
+    assert [r.body for r in responses] == [BODIES[k] for k in KEYS[:6]]
+    assert server.stats()["statuses"].get("403", 0) == 0
+    assert len(calls) == (0 if engine.name == "boto3" else 6)  # boto3 signs every call itself
+
+
+@pytest.mark.timeout(60)
+def test_stale_request_without_resign_callback_fails_clearly(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    stale = dataclasses.replace(get(signer, KEYS[0]), expires_at=time.time() + 1)
+    engine = make_engine(EngineConfig(resign_margin=30))
+    response = engine.send(stale)
+    if engine.name == "boto3":  # signs each call itself: nothing can be stale
+        assert response.ok
+        return
+    assert isinstance(response.error, ConfigurationError) and "resign" in str(response.error)
+    assert server.stats()["requests"] == 0
+
+
+# -- hedging and racing --------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_hedge_answers_for_a_stalled_request(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    behaviour = EndpointBehaviour(faults=FaultRates(stall=0.5, stall_s=3.0), seed=11)
+    planner = FaultPlanner(behaviour)
+    # Keys whose first GET stalls and whose second (the hedge) does not.
+    hedged = [k for k in KEYS if [planner.decide(f"GET /{BUCKET}/{k}").fault for _ in range(2)] == ["stall", None]][:2]
+    quick = keys_where(EndpointBehaviour(faults=FaultRates(stall=0.5, stall_s=3.0), seed=11), None, 2)
+    assert len(hedged) == 2, "pick another seed"
+    engine = make_engine(EngineConfig(concurrency=8, hedge_after=0.2))
+    assert engine.send(get(signer, KEYS[-1])).ok  # workers up, so that the primary reaches the server first
+    server.configure(behaviour)
+    began = time.perf_counter()
+    responses = list(engine.map(get(signer, k) for k in hedged + quick))
+    assert time.perf_counter() - began < 2.5
+    assert [r.body for r in responses] == [BODIES[k] for k in hedged + quick]
+    for response in responses[:2]:
+        assert [s.outcome for s in response.spans] == ["cancelled", "hedge"]
+        assert response.spans[1].start - response.spans[0].start >= 0.19
+    assert all([s.outcome for s in r.spans] == ["ok"] for r in responses[2:])
+
+
+@pytest.mark.timeout(60)
+def test_race_keeps_the_first_answer_and_cancels_the_rest(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    behaviour = EndpointBehaviour(faults=FaultRates(stall=0.7, stall_s=4.0), seed=3)
+    slow = keys_where(behaviour, "stall", 3)
+    fast = keys_where(behaviour, None, 1)
+    server.configure(behaviour)
+    engine = make_engine(EngineConfig(concurrency=4))
+    if engine.name == "sequential":  # one at a time: the first accepted answer ends the race
+        result = engine.race([get(signer, k) for k in fast + slow])
+        assert result.winner_index == 0 and [r.attempts for r in result.results] == [1, 0, 0, 0]
+        assert server.stats()["requests"] == 1
+        return
+    jobs = [get(signer, k) for k in slow[:2] + fast + slow[2:]]
+    began = time.perf_counter()
+    result = engine.race(jobs)
+    assert time.perf_counter() - began < 2.0  # did not wait for the stalled losers
+    assert result.winner_index == 2 and result.winner is not None and result.winner.body == BODIES[fast[0]]
+    assert result.elapsed < 2.0 and len(result.results) == 4
+    losers = [r for r in result.results if r.index != 2]
+    assert all(not r.ok and r.spans and r.spans[-1].outcome == "cancelled" for r in losers)
+    assert all(r.attempts == 1 for r in losers)  # never retried
+
+
+@pytest.mark.timeout(60)
+def test_race_accept_refuses_answers(make_engine: Callable[..., Engine], signer: Signer) -> None:
+    engine = make_engine(EngineConfig(concurrency=4))
+    wanted = BODIES[KEYS[3]]
+    result = engine.race([get(signer, k) for k in KEYS[:4]], accept=lambda r: r.body == wanted)
+    assert result.winner_index == 3 and result.winner is not None and result.winner.body == wanted
+    nobody = engine.race([get(signer, k) for k in KEYS[:2]], accept=lambda r: False)
+    assert nobody.winner is None and nobody.winner_index is None and len(nobody.results) == 2
+
+
+# -- bodies into files -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_file_sink_writes_the_body_in_place(make_engine: Callable[..., Engine], signer: Signer, tmp_path: Any) -> None:
+    blob = bytes(range(256)) * 4096
+    target = tmp_path / "blob.bin"
+    target.write_bytes(b"#" * 100 + b"\0" * len(blob))
+    response = make_engine(EngineConfig()).send((get(signer, "blob", bucket="big"), FileSink(str(target), 100)))
+    assert response.ok and response.path == str(target) and response.body == b""
+    assert target.read_bytes() == b"#" * 100 + blob
+
+
+# -- the awaitable API ------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_awaitable_twins_inside_a_running_loop(make_engine: Callable[..., Engine], signer: Signer) -> None:
+    import asyncio
+
+    engine = make_engine(EngineConfig(concurrency=4))
+
+    async def jobs() -> Any:
+        for key in KEYS[:6]:
+            yield get(signer, key)
+
+    async def main() -> None:
+        ticks = 0
+
+        async def ticker() -> None:  # proves the loop keeps running while the engine works
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.001)
+
+        tick_task = asyncio.ensure_future(ticker())
+        bodies = [r.body async for r in engine.amap(jobs())]
+        assert bodies == [BODIES[k] for k in KEYS[:6]]
+        done = sorted([r.index async for r in engine.aas_completed([get(signer, k) for k in KEYS[:3]])])
+        assert done == [0, 1, 2]
+        assert (await engine.asend(get(signer, KEYS[1]))).body == BODIES[KEYS[1]]
+        assert (await engine.arace([get(signer, KEYS[2])])).winner_index == 0
+        # The sync API works from inside a running loop too.
+        assert [r.body for r in engine.map([get(signer, KEYS[4])])] == [BODIES[KEYS[4]]]
+        tick_task.cancel()
+        assert ticks > 1
+
+    asyncio.run(main())
