@@ -1,24 +1,24 @@
 """Where the keys to fetch come from: a list, lines of a file (or stdin), or a prefix listing.
 
-A prefix is listed with botocore's own ListObjectsV2 paginator (it handles continuation tokens
-and URL-encoded keys) on a background thread that runs ahead of the consumer by a few pages.
-The consumer gets keys as each page arrives, so the downloads start after the first page instead
-of after the whole listing, and memory stays bounded by the few pages queued, however large the
-bucket.
+A prefix is listed page by page (ListObjectsV2, signed by the signer, sent by the same engine as
+the downloads, parsed by :mod:`awspar.parse`, which decodes URL-encoded keys as boto3 does) by a
+task that runs a few pages ahead of the consumer. The consumer gets keys as each page arrives, so
+the downloads start after the first page instead of after the whole listing, and memory stays
+bounded by the few pages queued, however large the bucket.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
 import sys
-import threading
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ObjectRef", "alist_pages", "keys_from_lines", "list_pages", "read_key_file"]
+__all__ = ["FetchPage", "ObjectRef", "alist_pages", "keys_from_lines", "read_key_file"]
 
+#: ``await fetch_page(continuation_token)`` -> one parsed ListObjectsV2 page.
+FetchPage = Callable[[Any], Awaitable[dict[str, Any]]]
 _DONE = object()
 _PAGES_AHEAD = 4
 
@@ -53,72 +53,37 @@ def read_key_file(source: str) -> Iterator[str]:
         yield from keys_from_lines(handle)
 
 
-class _PageFeeder:
-    """Runs the paginator on a daemon thread, handing pages over through a small bounded queue."""
+async def alist_pages(fetch_page: FetchPage, *, pages_ahead: int = _PAGES_AHEAD) -> AsyncIterator[list[ObjectRef]]:
+    """Pages of :class:`ObjectRef` from ListObjectsV2, fetched ahead of the consumer.
 
-    def __init__(self, client: Any, bucket: str, prefix: str, page_size: int) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=_PAGES_AHEAD)
-        self._stop = threading.Event()
-        self._args = (client, bucket, prefix, page_size)
-        self._thread = threading.Thread(target=self._run, name="awspar-s3-list", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        client, bucket, prefix, page_size = self._args
-        try:
-            paginator = client.get_paginator("list_objects_v2")
-            pages = paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size})
-            for page in pages:
-                refs = [ObjectRef(o["Key"], o.get("Size"), (o.get("ETag") or "").strip('"') or None)
-                        for o in page.get("Contents", ())]
-                if not self._put(refs):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            self._put(exc)
-            return
-        self._put(_DONE)
-
-    def get(self) -> list[ObjectRef] | None:
-        """The next page, ``None`` at the end; re-raises the listing's error."""
-        item = self._queue.get()
-        if item is _DONE:
-            return None
-        if isinstance(item, BaseException):
-            raise item
-        return item  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        self._stop.set()
-
-
-def list_pages(client: Any, bucket: str, prefix: str = "", *, page_size: int = 1000) -> Iterator[list[ObjectRef]]:
-    """Pages of :class:`ObjectRef` under ``prefix``, listed ahead on a background thread.
-
-    ``client`` is a botocore/boto3 S3 client. Closing the iterator early stops the listing.
+    ``fetch_page(continuation_token)`` returns one parsed ListObjectsV2 page (the dict boto3
+    returns; ``None`` asks for the first page). A background task runs up to ``pages_ahead``
+    pages ahead, so the next page is usually in hand when the consumer wants it; its errors are
+    raised to the consumer. Closing the iterator early stops the listing.
     """
-    feeder = _PageFeeder(client, bucket, prefix, page_size)
-    try:
-        while (page := feeder.get()) is not None:
-            yield page
-    finally:
-        feeder.close()
+    pages: asyncio.Queue[Any] = asyncio.Queue(maxsize=pages_ahead)
 
+    async def produce() -> None:
+        token: str | None = None
+        try:
+            while True:
+                page = await fetch_page(token)
+                await pages.put([ObjectRef(o["Key"], o.get("Size"), (o.get("ETag") or "").strip('"') or None)
+                                 for o in page.get("Contents", ())])
+                token = page.get("NextContinuationToken")
+                if not page.get("IsTruncated") or not token:
+                    break
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            await pages.put(exc)
+            return
+        await pages.put(_DONE)
 
-async def alist_pages(client: Any, bucket: str, prefix: str = "", *,
-                      page_size: int = 1000) -> AsyncIterator[list[ObjectRef]]:
-    """:func:`list_pages` for asyncio: waits for each page without blocking the event loop."""
-    feeder = _PageFeeder(client, bucket, prefix, page_size)
+    producer = asyncio.ensure_future(produce())
     try:
-        while (page := await asyncio.to_thread(feeder.get)) is not None:
-            yield page
+        while (item := await pages.get()) is not _DONE:
+            if isinstance(item, Exception):
+                raise item
+            yield item
     finally:
-        feeder.close()
+        producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
