@@ -46,6 +46,7 @@ from awspar._bedrock_validators import Validator, as_validator, rejection
 from awspar._config import EngineConfig, RetryPolicy
 from awspar._errors import ConfigurationError
 from awspar._models import RawResponse, SignedRequest
+from awspar.engines import engine_class, get_engine
 
 __all__ = [
     "BEDROCK_CONFIG",
@@ -267,8 +268,6 @@ def _finish(
 
 
 def _engine(mode: str, config: EngineConfig | None, resign: _Resigner) -> Any:
-    from awspar.engines import get_engine
-
     return get_engine(mode, config or BEDROCK_CONFIG, resign=resign)
 
 
@@ -369,8 +368,10 @@ def invoke(
         generation=generation,
         on_token=on_token,
     )
-    requests, resigner = _signed(plan, signer, session, region, endpoint_url, profile)
     owned = engine is None
+    if owned:
+        engine_class(mode)  # an unknown or unavailable engine is bad input: say so before signing
+    requests, resigner = _signed(plan, signer, session, region, endpoint_url, profile)
     engine = _engine(mode, config, resigner) if owned else engine
     try:
         if plan.stream and engine.name == "async":
@@ -425,10 +426,12 @@ async def ainvoke(
         generation=generation,
         on_token=on_token,
     )
+    owned = engine is None
+    if owned:
+        engine_class(mode)
     requests, resigner = await asyncio.to_thread(
         _signed, plan, signer, session, region, endpoint_url, profile
     )
-    owned = engine is None
     engine = await asyncio.to_thread(_engine, mode, config, resigner) if owned else engine
     try:
         if plan.stream and engine.name == "async":
