@@ -65,9 +65,7 @@ def _same_stack_as(code: str) -> str:
     out = subprocess.run([sys.executable, "-c", _STACK_PROBE, code, json.dumps(sorted(AWS_STACK))],
                          capture_output=True, text=True, env=_child_env(), cwd=REPO_ROOT, check=True, timeout=120)
     modules = json.loads(out.stdout.strip().splitlines()[-1])
-    if not modules:
-        return "pass"
-    return f"import importlib\nfor m in {modules!r}:\n    importlib.import_module(m)"
+    return "\n".join(f"import {module}" for module in modules) or "pass"
 
 
 def _snippets() -> tuple[dict[str, str], str, str]:

@@ -125,3 +125,14 @@ def test_the_probe_catches_an_optional_import_and_names_its_origin(tmp_path: Pat
     loaded, culprits = _packages_loaded_by(f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import awspar_offender")
     assert {"rich", "awspar"} <= loaded
     assert culprits["rich"][-1].endswith("awspar_offender/__init__.py:2")
+
+
+@pytest.mark.timeout(60)
+def test_the_lambda_path_loads_no_optional_package() -> None:
+    """What a Lambda handler uses (Signer, the threads engine, parse) runs on boto3, botocore and urllib3."""
+    code = ("import awspar\nfrom awspar.engines import engine_class\n"
+            "awspar.Signer, awspar.parse, engine_class('threads'), engine_class('sequential')")
+    loaded, culprits = _packages_loaded_by(code)
+    unwanted = loaded & OPTIONAL_PACKAGES
+    assert not unwanted, f"the Lambda path loads {_explain(unwanted, culprits)}"
+    assert {"botocore", "urllib3"} <= loaded
