@@ -175,12 +175,14 @@ def test_retries_stop_at_max_attempts(make_engine: Callable[..., Engine], signer
 
 @pytest.mark.timeout(60)
 def test_read_timeout_is_retried_then_reported(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
-    server.configure(EndpointBehaviour(faults=FaultRates(stall=1.0, stall_s=1.5)))
     config = EngineConfig(concurrency=2, read_timeout=0.3, retry=RetryPolicy(max_attempts=2, base_delay=0.001))
+    engine = make_engine(config)
+    assert engine.send(get(signer, KEYS[1])).ok  # workers up: time only the attempts
+    server.configure(EndpointBehaviour(faults=FaultRates(stall=1.0, stall_s=1.5)))
     request = signer.presign("GetObject", {"Bucket": BUCKET, "Key": KEYS[0]})
     request = dataclasses.replace(request, params={"Bucket": BUCKET, "Key": KEYS[0]})
     began = time.perf_counter()
-    response = make_engine(config).send(request)
+    response = engine.send(request)
     assert time.perf_counter() - began < 1.4
     assert isinstance(response.error, TimeoutError) and response.error.attempts == 2
     assert "after 2 attempts" in str(response.error)

@@ -1,0 +1,100 @@
+"""What single engines promise beyond the shared contract: the threads engine's one pool, the
+process engine's crash handling, the async engine's untouched requests."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from typing import Iterator
+
+import pytest
+
+pytest.importorskip("aiohttp", reason="the local object endpoint needs aiohttp: pip install 'awspar[local]'")
+
+import boto3  # noqa: E402
+
+from awspar import EngineConfig  # noqa: E402
+from awspar._errors import WorkerCrashedError  # noqa: E402
+from awspar.engines import get_engine  # noqa: E402
+from awspar.signer import Signer  # noqa: E402
+from awspar.testing.credentials import TEST_CREDENTIALS  # noqa: E402
+from awspar.testing.faults import EndpointBehaviour, Latency  # noqa: E402
+from awspar.testing.object_server import ObjectServer  # noqa: E402
+
+BODIES = {f"k{i}": os.urandom(64 + i) for i in range(20)}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ObjectServer]:
+    with ObjectServer({"specific": dict(BODIES), "odd": {"a b/ü+%.txt": b"odd key"}}) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def signer(server: ObjectServer) -> Signer:
+    return Signer("s3", session=boto3.Session(**TEST_CREDENTIALS.boto3_kwargs()), endpoint_url=server.url)
+
+
+@pytest.mark.timeout(60)
+def test_threads_share_one_pool_and_never_discard_connections(
+    server: ObjectServer, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="urllib3")
+    requests = [signer.sign("GetObject", {"Bucket": "specific", "Key": k}) for k in BODIES] * 10
+    with get_engine("threads", EngineConfig(concurrency=8)) as engine:
+        assert [r.body for r in engine.map(requests)] == list(BODIES.values()) * 10
+        pools = list(engine._pool.pools._container.values())  # type: ignore[attr-defined]
+    assert len(pools) == 1 and pools[0].num_connections <= 8
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["threads", "async", "processes"])
+def test_odd_keys_reach_the_server_exactly_as_signed(server: ObjectServer, signer: Signer, mode: str) -> None:
+    header_signed = signer.sign("GetObject", {"Bucket": "odd", "Key": "a b/ü+%.txt"})
+    presigned = signer.presign("GetObject", {"Bucket": "odd", "Key": "a b/ü+%.txt"})
+    with get_engine(mode, EngineConfig(concurrency=2, workers=1)) as engine:
+        responses = list(engine.map([header_signed, presigned]))
+    assert [(r.status, r.body) for r in responses] == [(200, b"odd key")] * 2
+
+
+@pytest.mark.timeout(60)
+def test_a_killed_worker_fails_its_requests_and_is_replaced(server: ObjectServer, signer: Signer) -> None:
+    requests = [signer.sign("GetObject", {"Bucket": "specific", "Key": k}) for k in BODIES]
+    with get_engine("processes", EngineConfig(concurrency=8, workers=2)) as engine:
+        assert engine.send(requests[0]).ok
+        victim = engine.pids[0]  # type: ignore[attr-defined]
+        server.configure(EndpointBehaviour(latency=Latency(median_ms=1500)))
+        try:
+            results = engine.as_completed(requests[:8])
+            time.sleep(0.5)  # every request is in a worker now, waiting for the server
+            os.kill(victim, signal.SIGKILL)
+            responses = list(results)
+        finally:
+            server.configure(EndpointBehaviour())
+        crashed = [r for r in responses if isinstance(r.error, WorkerCrashedError)]
+        assert crashed and all(r.attempts == 1 and str(victim) in str(r.error) for r in crashed)
+        assert all(r.ok for r in responses if r not in crashed)
+        assert len(crashed) + sum(r.ok for r in responses) == 8
+        # A fresh worker takes the dead one's place.
+        assert [r.body for r in engine.map(requests[:4])] == list(BODIES.values())[:4]
+        assert victim not in engine.pids and len(engine.pids) == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(60)
+def test_async_race_closes_the_losers_connections(server: ObjectServer, signer: Signer) -> None:
+    requests = [signer.sign("GetObject", {"Bucket": "specific", "Key": k}) for k in list(BODIES)[:4]]
+    with get_engine("async", EngineConfig(concurrency=4)) as engine:
+        assert engine.send(requests[0]).ok
+        server.configure(EndpointBehaviour(latency=Latency(median_ms=800, sigma=1.0), seed=5))
+        server.reset_stats()
+        try:
+            result = engine.race(requests)
+            time.sleep(0.3)
+            stats = server.stats()
+        finally:
+            server.configure(EndpointBehaviour())
+    assert result.winner is not None
+    assert stats["cancellations"] == 3 and stats["in_flight"] == 0
