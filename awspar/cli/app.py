@@ -13,6 +13,7 @@ import typer
 COMMAND_MODULES = (
     "awspar.cli.sign",
     "awspar.cli.bedrock",
+    "awspar.cli.s3_get",
 )
 
 
