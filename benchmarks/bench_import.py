@@ -15,6 +15,7 @@ under ``python -X importtime`` list the modules that awspar adds over botocore a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -45,22 +46,33 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _handler_names() -> tuple[str, list[str]]:
-    """The names a Lambda handler touches: ``Signer`` when it is exported, else the plain-data names."""
+def _awspar_cases() -> dict[str, str]:
+    """The awspar imports under budget: ``label -> code``.
+
+    ``import awspar; awspar.Signer`` (the plain-data names before the signer existed) and, once the
+    engines exist, the whole Lambda path: the signer, the threads engine and the parser.
+    """
     sys.path.insert(0, str(REPO_ROOT))
     import awspar
 
-    if "Signer" in awspar._EXPORTS:
-        return "import awspar; awspar.Signer", ["Signer"]
-    core = ["SignedRequest", "RawResponse", "EngineConfig", "ServiceError"]
-    return "import awspar; awspar.SignedRequest, awspar.EngineConfig", core
+    if "Signer" not in awspar._EXPORTS:
+        return {"import awspar; awspar.SignedRequest, awspar.EngineConfig":
+                "import awspar\nawspar.SignedRequest, awspar.RawResponse, awspar.EngineConfig, awspar.ServiceError"}
+    cases = {"import awspar; awspar.Signer": "import awspar\nawspar.Signer"}
+    if importlib.util.find_spec("awspar.engines.threads") is not None and "parse" in awspar._EXPORTS:
+        cases["Lambda path: Signer + threads engine + parse"] = (
+            "import awspar\nfrom awspar.engines import engine_class\n"
+            "awspar.Signer, awspar.parse, engine_class('threads')"
+        )
+    return cases
 
 
 def _same_stack_as(code: str) -> str:
     """A snippet importing the very botocore/boto3/urllib3 modules that ``code`` loads, and nothing else.
 
     Timing it beside ``code`` isolates what awspar itself adds (its own modules and the standard
-    library modules only it needs), whichever parts of botocore the signer happens to use.
+    library modules only it needs), whichever parts of botocore the signer happens to use. Import
+    statements, not ``importlib``: ``-X importtime`` reports only the former.
     """
     out = subprocess.run([sys.executable, "-c", _STACK_PROBE, code, json.dumps(sorted(AWS_STACK))],
                          capture_output=True, text=True, env=_child_env(), cwd=REPO_ROOT, check=True, timeout=120)
@@ -68,19 +80,17 @@ def _same_stack_as(code: str) -> str:
     return "\n".join(f"import {module}" for module in modules) or "pass"
 
 
-def _snippets() -> tuple[dict[str, str], str, str]:
-    """The timed snippets, and the labels of the handler snippet and of its baseline."""
-    label, names = _handler_names()
-    handler = "import awspar\n" + "\n".join(f"awspar.{n}" for n in names)
-    baseline = "same botocore modules, without awspar"
-    snippets = {
-        "import botocore": "import botocore",
-        "import boto3": "import boto3",
-        baseline: _same_stack_as(handler),
-        "import awspar": "import awspar",
-        label: handler,
-    }
-    return snippets, label, baseline
+def _baseline_label(label: str) -> str:
+    return f"  its botocore modules, no awspar ({label.split(':')[0].split(';')[-1].strip()})"
+
+
+def _snippets(cases: dict[str, str]) -> dict[str, str]:
+    """Every timed snippet: the references, then each awspar case after its own baseline."""
+    snippets = {"import botocore": "import botocore", "import boto3": "import boto3", "import awspar": "import awspar"}
+    for label, code in cases.items():
+        snippets[_baseline_label(label)] = _same_stack_as(code)
+        snippets[label] = code
+    return snippets
 
 
 def _time_once(code: str) -> float:
@@ -142,13 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.importtime_runs < 1:
         parser.error("--rounds and --importtime-runs must be at least 1")
 
-    snippets, handler_label, baseline = _snippets()
+    cases = _awspar_cases()
+    snippets = _snippets(cases)
     started = time.perf_counter()
     times = measure_wall(snippets, args.rounds)
     medians = {label: statistics.median(values) * 1000 for label, values in times.items()}
-    paired = [(a - b) * 1000 for a, b in zip(times[handler_label], times[baseline])]
-    added_ms = statistics.median(paired)
-    modules = added_modules(snippets[baseline], snippets[handler_label], args.importtime_runs)
+    added = {label: [(a - b) * 1000 for a, b in zip(times[label], times[_baseline_label(label)])] for label in cases}
+    added_ms = {label: statistics.median(paired) for label, paired in added.items()}
+    widest = list(cases)[-1]
+    modules = added_modules(snippets[_baseline_label(widest)], snippets[widest], args.importtime_runs)
     top = sorted(modules.items(), key=lambda item: -item[1])[: args.top]
 
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
@@ -157,10 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'snippet':<{width}} {'median ms':>10} {'vs botocore':>12}")
     for label, ms in medians.items():
         print(f"{label:<{width}} {ms:>10.1f} {ms - medians['import botocore']:>+12.1f}")
-    verdict = "within" if added_ms <= BUDGET_MS else "OVER"
-    print(f"\n`{handler_label}` adds {added_ms:.1f} ms over the botocore modules it loads "
-          f"(median of {len(paired)} paired rounds): {verdict} the {BUDGET_MS:.0f} ms budget")
-    print(f"\nModules it adds over those botocore modules "
+    print()
+    for label, ms in added_ms.items():
+        verdict = "within" if ms <= BUDGET_MS else "OVER"
+        print(f"`{label}` adds {ms:.1f} ms over the botocore modules it loads "
+              f"(median of {args.rounds} paired rounds): {verdict} the {BUDGET_MS:.0f} ms budget")
+    print(f"\nModules `{widest}` adds over its botocore modules "
           f"(-X importtime, median self time over {args.importtime_runs} runs, sum {sum(modules.values()):.1f} ms):")
     for package, ms in list(_by_package(modules).items())[:8]:
         print(f"  {package:<40} {ms:>7.1f} ms (package total)")
@@ -171,12 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-        "rounds": args.rounds, "budget_ms": BUDGET_MS, "added_ms": added_ms, "paired_ms": paired,
-        "median_ms": medians, "raw_s": times, "added_modules_self_ms": modules,
+        "rounds": args.rounds, "budget_ms": BUDGET_MS, "added_ms": added_ms, "paired_ms": added,
+        "median_ms": medians, "raw_s": times, "snippets": snippets, "added_modules_self_ms": modules,
         "elapsed_s": time.perf_counter() - started,
     }, indent=2))
     print(f"\nraw numbers: {args.out}")
-    return 0 if added_ms <= BUDGET_MS else 1
+    return 0 if max(added_ms.values()) <= BUDGET_MS else 1
 
 
 if __name__ == "__main__":
