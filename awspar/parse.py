@@ -96,7 +96,7 @@ def parse(
         error = parsed.get("Error", {})
         metadata = parsed.get("ResponseMetadata", {})
         raise ServiceError.from_parts(
-            code=str(context.get("error_code_override") or error.get("Code") or status_code),
+            code=str(error.get("Code") or status_code),  # boto3's response["Error"]["Code"]
             message=" ".join(str(error.get("Message") or "").split()),
             status=status_code,
             request_id=metadata.get("RequestId") or None,
