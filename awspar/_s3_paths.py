@@ -92,10 +92,17 @@ def prepare_parent(out_dir_real: str, path: str, key: str) -> None:
     A key whose directory is already a file (``a`` then ``a/b``) raises ``PathConflict``.
     """
     parent = os.path.dirname(path)
+    existing = parent
+    while not os.path.isdir(existing) and existing != os.path.dirname(existing):
+        existing = os.path.dirname(existing)
+    _check_inside(out_dir_real, existing, key)  # before creating anything through a symlink
     try:
         os.makedirs(parent, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise _refuse(key, "PathConflict", "needs a directory where a file already exists") from None
-    real_parent = os.path.realpath(parent)
-    if os.path.commonpath([out_dir_real, real_parent]) != out_dir_real:
+    _check_inside(out_dir_real, parent, key)
+
+
+def _check_inside(out_dir_real: str, directory: str, key: str) -> None:
+    if os.path.commonpath([out_dir_real, os.path.realpath(directory)]) != out_dir_real:
         raise _refuse(key, "UnsafeKey", "resolves (through a symlink) outside the output directory")

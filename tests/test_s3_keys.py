@@ -1,4 +1,5 @@
-"""Key sources: lines of a file or stdin, and a prefix listed page by page against moto."""
+"""Key sources: lines of a file or stdin, and the listing pager (pure parts, no sockets here;
+listings against real servers are in test_s3_moto.py and test_s3_fetch.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,7 @@ import sys
 
 import pytest
 
-from awspar._s3_keys import ObjectRef, alist_pages, keys_from_lines, list_pages, read_key_file
-
-KEYS = [f"2026/11/{i:04d}.bin" for i in range(250)] + ["2026/12/other.bin", "2026/11/deep/er/x y+z%.txt"]
-
-
-@pytest.fixture(scope="module")
-def listed_bucket(moto_server):
-    moto_server.create_bucket("awspar-keys", [(k, k.encode()) for k in KEYS])
-    return moto_server
+from awspar._s3_keys import ObjectRef, alist_pages, keys_from_lines, read_key_file
 
 
 def test_lines_keep_spaces_and_skip_blanks() -> None:
@@ -31,33 +24,55 @@ def test_key_file_and_stdin(tmp_path, monkeypatch) -> None:
     assert list(read_key_file("-")) == ["from/stdin"]
 
 
-def test_prefix_listing_arrives_in_pages_with_sizes(listed_bucket) -> None:
-    client = listed_bucket.client("s3")
-    pages = list(list_pages(client, "awspar-keys", "2026/11/", page_size=100))
-    assert [len(p) for p in pages] == [100, 100, 51]
-    refs = [r for page in pages for r in page]
-    assert sorted(r.key for r in refs) == sorted(k for k in KEYS if k.startswith("2026/11/"))
-    odd = next(r for r in refs if r.key == "2026/11/deep/er/x y+z%.txt")
-    assert odd.size == len(odd.key.encode()) and odd.etag and len(odd.etag) == 32
+def _pages(n_pages: int, per_page: int, fail_at: int | None = None):
+    asked: list[str | None] = []
+
+    async def fetch_page(token: str | None) -> dict:
+        asked.append(token)
+        page = 0 if token is None else int(token)
+        if page == fail_at:
+            raise RuntimeError("listing failed")
+        contents = [{"Key": f"k{page}-{i}", "Size": i, "ETag": '"abc"'} for i in range(per_page)]
+        last = page == n_pages - 1
+        return {"Contents": contents, "IsTruncated": not last, **({} if last else {"NextContinuationToken": str(page + 1)})}
+
+    return fetch_page, asked
 
 
-def test_closing_early_stops_the_listing(listed_bucket) -> None:
-    pages = list_pages(listed_bucket.client("s3"), "awspar-keys", "", page_size=10)
-    first = next(pages)
-    pages.close()
-    assert len(first) == 10 and isinstance(first[0], ObjectRef)
+def test_pages_follow_continuation_tokens() -> None:
+    fetch_page, asked = _pages(3, 2)
+
+    async def collect() -> list[list[ObjectRef]]:
+        return [page async for page in alist_pages(fetch_page)]
+
+    pages = asyncio.run(collect())
+    assert asked == [None, "1", "2"]
+    assert [[r.key for r in p] for p in pages] == [["k0-0", "k0-1"], ["k1-0", "k1-1"], ["k2-0", "k2-1"]]
+    assert pages[0][1] == ObjectRef("k0-1", 1, "abc")
 
 
-def test_listing_error_reaches_the_consumer(listed_bucket) -> None:
-    from botocore.exceptions import ClientError
+def test_listing_error_reaches_the_consumer_after_the_pages_before_it() -> None:
+    fetch_page, _ = _pages(5, 1, fail_at=2)
+    seen: list[str] = []
 
-    with pytest.raises(ClientError, match="NoSuchBucket"):
-        list(list_pages(listed_bucket.client("s3"), "awspar-no-such-bucket", ""))
+    async def collect() -> None:
+        async for page in alist_pages(fetch_page):
+            seen.extend(r.key for r in page)
+
+    with pytest.raises(RuntimeError, match="listing failed"):
+        asyncio.run(collect())
+    assert seen == ["k0-0", "k1-0"]
 
 
-def test_async_listing(listed_bucket) -> None:
-    async def collect() -> list[str]:
-        return [r.key async for page in alist_pages(listed_bucket.client("s3"), "awspar-keys", "2026/12/")
-                for r in page]
+def test_closing_early_stops_the_listing_ahead() -> None:
+    fetch_page, asked = _pages(1000, 1)
 
-    assert asyncio.run(collect()) == ["2026/12/other.bin"]
+    async def first_only() -> list[ObjectRef]:
+        pages = alist_pages(fetch_page, pages_ahead=2)
+        first = await pages.__anext__()
+        await pages.aclose()
+        await asyncio.sleep(0.01)
+        return first
+
+    assert [r.key for r in asyncio.run(first_only())] == ["k0-0"]
+    assert len(asked) <= 5  # read ahead by a bounded number of pages, then stopped
