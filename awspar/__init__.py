@@ -34,6 +34,10 @@ _EXPORTS: dict[str, str] = {
     "WorkerCrashedError": "awspar._errors",
     "NoWinnerError": "awspar._errors",
     "Signer": "awspar.signer",
+    "get_engine": "awspar.engines",
+    "ENGINE_NAMES": "awspar.engines",
+    "Engine": "awspar.engines.base",
+    "RaceResult": "awspar.engines.base",
     "parse": "awspar.parse",
     "parse_response": "awspar.parse",
     "BedrockAnswer": "awspar.bedrock",
@@ -64,6 +68,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar._models import FileSink, RawResponse, SignedRequest, Span
     from awspar.bedrock import BedrockAnswer, BedrockCall, BedrockRun, LargeRaceWarning
     from awspar.parse import parse, parse_response
+    from awspar.engines import ENGINE_NAMES, get_engine
+    from awspar.engines.base import Engine, RaceResult
     from awspar.signer import Signer
 
 

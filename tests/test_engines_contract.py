@@ -11,22 +11,23 @@ import dataclasses
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 pytest.importorskip("aiohttp", reason="the local object endpoint needs aiohttp: pip install 'awspar[local]'")
 
-import boto3  # noqa: E402
+import boto3
 
-from awspar import EngineConfig, FileSink, RetryPolicy, SignedRequest  # noqa: E402
-from awspar._errors import ConfigurationError, ConnectError, IncompleteBodyError, TimeoutError  # noqa: E402
-from awspar.engines import get_engine  # noqa: E402
-from awspar.engines.base import Engine  # noqa: E402
-from awspar.signer import Signer  # noqa: E402
-from awspar.testing.credentials import TEST_CREDENTIALS  # noqa: E402
-from awspar.testing.faults import EndpointBehaviour, FaultPlanner, FaultRates, Latency  # noqa: E402
-from awspar.testing.object_server import ObjectServer  # noqa: E402
+from awspar import EngineConfig, FileSink, RetryPolicy, SignedRequest
+from awspar._errors import ConfigurationError, ConnectError, IncompleteBodyError, TimeoutError
+from awspar.engines import get_engine
+from awspar.engines.base import Engine
+from awspar.signer import Signer
+from awspar.testing.credentials import TEST_CREDENTIALS
+from awspar.testing.faults import EndpointBehaviour, FaultPlanner, FaultRates, Latency
+from awspar.testing.object_server import ObjectServer
 
 # Every engine; the subinterpreter engine exists on Python 3.13+ only.
 ENGINES = ["sequential", "threads", "async", "processes", "boto3"]
@@ -108,7 +109,7 @@ def test_map_returns_every_body_in_input_order(make_engine: Callable[..., Engine
     assert all(r.status == 200 and r.error is None and r.attempts == 1 for r in responses[:-1])
     assert responses[-1].status == 404 and b"NoSuchKey" in responses[-1].body
     span = responses[0].spans[0]
-    assert span.start <= span.first_byte <= span.end and span.outcome == "ok" and span.status == 200
+    assert span.first_byte is not None and span.start <= span.first_byte <= span.end and span.outcome == "ok" and span.status == 200
 
 
 @pytest.mark.timeout(60)

@@ -7,21 +7,21 @@ import logging
 import os
 import signal
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
 pytest.importorskip("aiohttp", reason="the local object endpoint needs aiohttp: pip install 'awspar[local]'")
 
-import boto3  # noqa: E402
+import boto3
 
-from awspar import EngineConfig  # noqa: E402
-from awspar._errors import WorkerCrashedError  # noqa: E402
-from awspar.engines import get_engine  # noqa: E402
-from awspar.signer import Signer  # noqa: E402
-from awspar.testing.credentials import TEST_CREDENTIALS  # noqa: E402
-from awspar.testing.faults import EndpointBehaviour, Latency  # noqa: E402
-from awspar.testing.object_server import ObjectServer  # noqa: E402
+from awspar import EngineConfig
+from awspar._errors import WorkerCrashedError
+from awspar.engines import get_engine
+from awspar.signer import Signer
+from awspar.testing.credentials import TEST_CREDENTIALS
+from awspar.testing.faults import EndpointBehaviour, Latency
+from awspar.testing.object_server import ObjectServer
 
 BODIES = {f"k{i}": os.urandom(64 + i) for i in range(20)}
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.engines._attempts import Resign
     from awspar.engines.base import Engine
 
-__all__ = ["ENGINE_NAMES", "get_engine", "engine_class"]
+__all__ = ["ENGINE_NAMES", "engine_class", "get_engine"]
 
 ENGINE_NAMES = ("sequential", "threads", "async", "subinterpreters", "processes", "boto3")
 
@@ -49,7 +49,7 @@ _ENGINES = {
 _SUBINTERPRETERS_NEED = (3, 13)
 
 
-def engine_class(mode: str) -> "type[Engine]":
+def engine_class(mode: str) -> type[Engine]:
     """The engine class for ``mode``, imported on demand.
 
     Raises :class:`~awspar.ConfigurationError` for an unknown name and
@@ -60,7 +60,7 @@ def engine_class(mode: str) -> "type[Engine]":
     if mode == "subinterpreters" and sys.version_info < _SUBINTERPRETERS_NEED:
         raise EngineUnavailableError(
             "the subinterpreters engine needs Python 3.13 or newer; this is Python "
-            "%d.%d (use 'threads' or 'processes')" % tuple(sys.version_info[:2])
+            f"{sys.version_info[0]}.{sys.version_info[1]} (use 'threads' or 'processes')"
         )
     module_name, class_name = _ENGINES[mode]
     cls: type[Engine] = getattr(importlib.import_module(module_name), class_name)
@@ -68,8 +68,8 @@ def engine_class(mode: str) -> "type[Engine]":
 
 
 def get_engine(
-    mode: str, config: EngineConfig = DEFAULT_CONFIG, *, resign: "Resign | None" = None, **options: Any
-) -> "Engine":
+    mode: str, config: EngineConfig = DEFAULT_CONFIG, *, resign: Resign | None = None, **options: Any
+) -> Engine:
     """A ready engine of kind ``mode`` (one of :data:`ENGINE_NAMES`).
 
     ``resign`` re-signs requests whose signature would be stale when sent (pass the signer's

@@ -23,8 +23,9 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Union
+from typing import Union
 
 from awspar._config import EngineConfig, RetryPolicy
 from awspar._errors import (
@@ -40,16 +41,16 @@ from awspar._errors import (
 from awspar._models import FileSink, RawResponse, SignedRequest, Span, redact_url
 
 __all__ = [
+    "HedgeTracker",
     "Job",
-    "Resign",
     "Outcome",
     "RequestRun",
+    "Resign",
     "RunPolicy",
-    "HedgeTracker",
-    "split_job",
-    "error_code",
     "cancelled_error",
     "describe_failure",
+    "error_code",
+    "split_job",
 ]
 
 #: What an engine accepts: a request, or a request whose body goes to a file.
@@ -110,14 +111,14 @@ class Outcome:
                 self.first_byte, kind, message)
 
     @classmethod
-    def from_tuple(cls, data: tuple[object, ...]) -> "Outcome":
+    def from_tuple(cls, data: tuple[object, ...]) -> Outcome:
         """The inverse of :meth:`to_tuple`."""
         start, end, status, headers, body, path, first_byte, kind, message = data
         error = _ERROR_KINDS.get(str(kind), TransportError)(str(message)) if kind else None
-        return cls(start, end, status, dict(headers), body, path, first_byte, error)  # type: ignore[arg-type]
+        return cls(start, end, status, dict(headers), body, path, first_byte, error)  # type: ignore[arg-type,call-overload]
 
     @classmethod
-    def failed(cls, start: float, error: AwsparError) -> "Outcome":
+    def failed(cls, start: float, error: AwsparError) -> Outcome:
         """An attempt that ended in ``error`` now."""
         return cls(start=start, end=time.perf_counter(), error=error)
 
@@ -188,7 +189,7 @@ class RunPolicy:
 
     @classmethod
     def for_run(cls, config: EngineConfig, resign: Resign | None, *, check_stale: bool = True,
-                hedging: bool = True) -> "RunPolicy":
+                hedging: bool = True) -> RunPolicy:
         hedge = HedgeTracker(config.hedge_after) if hedging and config.hedge_after is not None else None
         return cls(config, resign, hedge, check_stale)
 
@@ -200,7 +201,7 @@ class RunPolicy:
 class RequestRun:
     """The life of one request: its attempts, their spans, and the decision after each one."""
 
-    __slots__ = ("index", "request", "sink", "policy", "spans", "attempt", "inflight", "done")
+    __slots__ = ("attempt", "done", "index", "inflight", "policy", "request", "sink", "spans")
 
     def __init__(self, index: int, job: Job, policy: RunPolicy) -> None:
         self.request, self.sink = split_job(job)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._models import FileSink, RawResponse, SignedRequest
@@ -22,7 +23,7 @@ from awspar.engines._attempts import Job, Outcome, RequestRun, Resign, RunPolicy
 from awspar.engines._urllib3_send import CancelToken
 from awspar.engines.base import Accept, Engine, RaceResult, accepts
 
-__all__ = ["PooledEngine", "InlineExecutor"]
+__all__ = ["InlineExecutor", "PooledEngine"]
 
 # How often a hedge that waits for a free slot checks whether the primary has answered meanwhile.
 _HEDGE_SLOT_POLL = 0.005

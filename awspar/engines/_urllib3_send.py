@@ -13,7 +13,8 @@ import builtins
 import http.client
 import threading
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import urllib3
 from urllib3 import exceptions as u3
@@ -21,7 +22,7 @@ from urllib3 import exceptions as u3
 from awspar._errors import AwsparError, ConnectError, IncompleteBodyError, TimeoutError, TransportError
 from awspar.engines._attempts import Outcome, describe_failure
 
-__all__ = ["CancelToken", "make_pool", "send_once", "CHUNK_SIZE"]
+__all__ = ["CHUNK_SIZE", "CancelToken", "make_pool", "send_once"]
 
 #: Bytes per read when streaming a body into a file.
 CHUNK_SIZE = 256 * 1024

@@ -23,7 +23,12 @@ import concurrent.futures
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    TypeVar,
+)
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import (
@@ -42,7 +47,7 @@ from awspar.engines.base import Accept, Engine, RaceResult, accepts
 if TYPE_CHECKING:  # pragma: no cover
     import aiohttp
 
-__all__ = ["AsyncEngine", "SKIPPED_AUTO_HEADERS"]
+__all__ = ["SKIPPED_AUTO_HEADERS", "AsyncEngine"]
 
 T = TypeVar("T")
 #: Headers aiohttp would add on its own; a signed request carries its own or none.
@@ -107,8 +112,10 @@ class AsyncEngine(Engine):
         winner: RawResponse | None = None
         async with self._session() as session:
             sender = _Sender(self, session)
-            tasks = {asyncio.ensure_future(sender.drive(run)): run for run in runs}
-            pending: set[asyncio.Future[RawResponse]] = set(tasks)
+            tasks: dict[asyncio.Future[RawResponse], RequestRun] = {
+                asyncio.ensure_future(sender.drive(run)): run for run in runs
+            }
+            pending = set(tasks)
             try:
                 while pending and winner is None:
                     done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -150,14 +157,14 @@ class AsyncEngine(Engine):
         if portal is not None:
             portal.close()
 
-    def _loop(self) -> "_LoopThread":
+    def _loop(self) -> _LoopThread:
         with self._lock:
             if self._portal is None:
                 self._portal = _LoopThread()
             return self._portal
 
     # -- one run -----------------------------------------------------------------------------------
-    def _session(self) -> "aiohttp.ClientSession":
+    def _session(self) -> aiohttp.ClientSession:
         aiohttp = self._aiohttp
         connector = aiohttp.TCPConnector(limit=self.config.concurrency, limit_per_host=0)
         return aiohttp.ClientSession(
@@ -239,7 +246,7 @@ def _job_source(jobs: Iterable[Job] | AsyncIterable[Job]) -> Callable[[], Awaita
 class _Sender:
     """Attempts, hedges and backoffs for one run, on one session."""
 
-    def __init__(self, engine: AsyncEngine, session: "aiohttp.ClientSession") -> None:
+    def __init__(self, engine: AsyncEngine, session: aiohttp.ClientSession) -> None:
         self._aiohttp = engine._aiohttp
         self._url = engine._yarl.URL
         self._session = session

@@ -20,8 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Callable, ClassVar, Iterable, Iterator, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Self,
+    TypeVar,
+)
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._models import RawResponse
@@ -30,13 +37,11 @@ from awspar.engines._attempts import Job, Resign
 if TYPE_CHECKING:  # pragma: no cover
     from types import TracebackType
 
-__all__ = ["Engine", "Job", "RaceResult", "Accept", "Jobs", "AsyncJobs"]
+__all__ = ["Accept", "Engine", "Job", "RaceResult", "accepts"]
 
 T = TypeVar("T")
 #: Decides whether a 2xx answer may win a race (e.g. "the body parses as JSON").
 Accept = Callable[[RawResponse], bool]
-Jobs = Iterable[Job]
-AsyncJobs = "Iterable[Job] | AsyncIterable[Job]"
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ class Engine:
     def close(self) -> None:
         """Release pools, threads and processes. The engine cannot be used afterwards."""
 
-    def __enter__(self: T) -> T:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -138,11 +143,11 @@ class Engine:
         """Awaitable twin of :meth:`close`."""
         await asyncio.to_thread(self.close)
 
-    async def __aenter__(self: T) -> T:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: "TracebackType | None"
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
 

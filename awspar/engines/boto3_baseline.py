@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import (
@@ -116,8 +117,7 @@ class Boto3Engine(PooledEngine):
                     path = sink.path
                     with open(sink.path, "r+b") as file:
                         file.seek(sink.offset)
-                        for chunk in stream.iter_chunks(CHUNK_SIZE):
-                            file.write(chunk)
+                        file.writelines(stream.iter_chunks(CHUNK_SIZE))
             else:
                 body = http.content
             return Outcome(start, time.perf_counter(), http.status_code, headers, body, path, first_byte)

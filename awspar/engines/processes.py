@@ -167,7 +167,7 @@ class ProcessEngine(PooledEngine):
         with self._workers_lock:
             return [w.process.pid for w in self._workers if w.alive]
 
-    def start(self) -> "ProcessEngine":
+    def start(self) -> ProcessEngine:
         """Start the workers now rather than on the first request (they take a moment)."""
         with self._workers_lock:
             self._ensure_workers()
