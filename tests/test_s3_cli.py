@@ -1,0 +1,113 @@
+"""``awspar s3-get`` as a user runs it: a subprocess against the project's S3 endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from awspar.testing import TEST_CREDENTIALS, EndpointBehaviour, GeneratedBucket, Latency, ObjectServer
+
+BODIES = {"a.txt": b"alpha", "dir/b c.txt": b"beta" * 100, "../escape": b"no"}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ObjectServer({"demo": BODIES, "gen": GeneratedBucket(200, 1024)}) as srv:
+        yield srv
+
+
+def _run(server, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **TEST_CREDENTIALS.env(), "AWS_ENDPOINT_URL": server.url, **(env or {})}
+    return subprocess.run([sys.executable, "-c", "from awspar.cli import main; main()", "s3-get", *args],
+                          check=False, env=full_env, capture_output=True, text=True, input=stdin, timeout=60)
+
+
+def _tmp_files(root) -> list[str]:
+    return [f for _, _, files in os.walk(root) for f in files if f.startswith(".awspar-")]
+
+
+@pytest.mark.timeout(60)
+def test_all_ok_exits_0_with_a_summary(server, tmp_path) -> None:
+    done = _run(server, "demo", "a.txt", "dir/b c.txt", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "2 ok, 0 failed" in done.stdout and "requests/s" in done.stdout
+    assert (tmp_path / "dir" / "b c.txt").read_bytes() == BODIES["dir/b c.txt"]
+    assert done.stderr == ""  # not a terminal: no progress bar
+
+
+@pytest.mark.timeout(60)
+def test_missing_and_unsafe_keys_exit_1_and_are_listed(server, tmp_path) -> None:
+    done = _run(server, "demo", "--prefix", "", "missing-key", "--out", str(tmp_path), "--mode", "threads")
+    assert done.returncode == 1
+    assert "NoSuchKey" in done.stderr and "UnsafeKey" in done.stderr
+    assert (tmp_path / "a.txt").read_bytes() == b"alpha"
+    assert not (tmp_path.parent / "escape").exists()
+
+
+@pytest.mark.timeout(60)
+def test_json_report_and_skip_existing(server, tmp_path) -> None:
+    (tmp_path / "a.txt").write_bytes(b"kept")
+    done = _run(server, "demo", "--keys-from", "-", "--out", str(tmp_path), "--json", "--skip-existing",
+                stdin="a.txt\ndir/b c.txt\n")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["ok"], report["skipped"], report["failed"]) == (1, 1, 0)
+    objects = {o["key"]: o for o in report["objects"]}
+    assert objects["dir/b c.txt"]["verified"] == ["length", "md5"] and objects["a.txt"]["skipped"]
+    assert (tmp_path / "a.txt").read_bytes() == b"kept"
+
+
+@pytest.mark.timeout(60)
+def test_stdout_writes_the_bytes(server) -> None:
+    done = _run(server, "demo", "dir/b c.txt", "--stdout")
+    assert done.returncode == 0 and done.stdout == BODIES["dir/b c.txt"].decode()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("args", "env", "code", "says"),
+    [
+        (["demo"], {}, 2, "nothing to fetch"),
+        (["demo", "a", "b", "--stdout"], {}, 2, "exactly one object"),
+        (["demo", "a", "--mode", "warp"], {}, 2, "--mode"),
+        (["no-such-bucket", "--prefix", "x"], {}, 3, "does not exist"),
+        (["demo", "a.txt"], {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, 3, "cannot reach"),
+        (["demo", "a.txt"], {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_CONFIG_FILE": "/nonexistent",
+                             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}, 2, "credentials"),
+    ],
+)
+def test_errors_are_one_line_with_meaningful_exit_codes(server, tmp_path, args, env, code, says) -> None:
+    done = _run(server, *args, "--out", str(tmp_path), env=env) if "--stdout" not in args else _run(server, *args)
+    assert done.returncode == code, done.stderr
+    assert says in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert TEST_CREDENTIALS.secret_key not in done.stderr + done.stdout
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_exits_130_and_leaves_no_partial_files(server, tmp_path) -> None:
+    server.configure(EndpointBehaviour(latency=Latency(3000)))
+    try:
+        env = {**os.environ, **TEST_CREDENTIALS.env(), "AWS_ENDPOINT_URL": server.url}
+        keys = [GeneratedBucket(200, 1).key(i) for i in range(200)]
+        proc = subprocess.Popen([sys.executable, "-c", "from awspar.cli import main; main()", "s3-get", "gen", *keys,
+                                 "--out", str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 30
+        while not _tmp_files(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _tmp_files(tmp_path), "the fetch never started"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        server.configure(EndpointBehaviour())
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert _tmp_files(tmp_path) == []
+    assert not any(f for _, _, files in os.walk(tmp_path) for f in files)
