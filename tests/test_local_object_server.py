@@ -20,13 +20,13 @@ from botocore.exceptions import ClientError
 
 pytest.importorskip("aiohttp")  # the local endpoints need the "local" extra
 
-from awspar.testing import TEST_CREDENTIALS, TEST_SESSION_CREDENTIALS, GeneratedBucket, ObjectServer  # noqa: E402
+from awspar.testing import TEST_CREDENTIALS, TEST_SESSION_CREDENTIALS, GeneratedBucket, ObjectServer
 from awspar.testing.credentials import TestCredentials
 from awspar.testing.faults import EndpointBehaviour, FaultPlanner, FaultRates, Latency
 
 pytestmark = pytest.mark.timeout(60)
 
-NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"}, signature_version="s3v4")
+NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"}, signature_version="s3v4")
 
 
 def _s3(server: ObjectServer, creds: TestCredentials = TEST_CREDENTIALS, **config: object):  # type: ignore[no-untyped-def]
