@@ -202,6 +202,33 @@ def test_race_returns_without_waiting_and_the_losers_are_aborted(quiet_server: O
         assert slow.stats()["cancellations"] == 3  # each loser's connection was closed by its worker
 
 
+@needs_313
+@pytest.mark.timeout(60)
+def test_closing_the_pool_aborts_what_its_workers_still_run() -> None:
+    """What runs at interpreter exit for a pool left open: nothing is waited for."""
+    from awspar.engines._interp_pool import InterpreterPool
+    from awspar.testing import GeneratedBucket, ObjectServer
+
+    buckets = {"gen": GeneratedBucket(4, 100)}
+    with ObjectServer(buckets, verify=False, behaviour=EndpointBehaviour(latency=Latency(20_000))) as slow:
+        pool = InterpreterPool(
+            "awspar.engines.interpreters:_SendService", (2, 10.0, 120.0, None), workers=2, threads=2
+        )
+        tasks = [pool.submit((("GET", f"{slow.url}/gen/obj-00000{i}", (), b""), None)) for i in (1, 2, 3, 4)]
+        deadline = time.monotonic() + 10
+        while slow.stats()["in_flight"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        began = time.perf_counter()
+        pool.close()
+        closed_in = time.perf_counter() - began
+        deadline = time.monotonic() + 10
+        while slow.stats()["cancellations"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert closed_in < 5
+        assert all(task.done() and task.result()[7] is not None for task in tasks)  # each ended in an error
+        assert slow.stats()["cancellations"] == 4
+
+
 SHUTDOWN_SCRIPT = """
 import time
 from awspar import EngineConfig, SignedRequest

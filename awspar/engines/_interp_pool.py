@@ -9,8 +9,8 @@ moment a frame arrives (the queues of 3.13 can only be polled) and because they 
 3.13 and 3.14.
 
 What runs in the worker is a *service*: ``factory(*args)`` named as an importable
-``"module:function"`` and built once per worker, with ``handle(task_id, payload) -> result``,
-``cancel(task_id)`` (abort an abandoned task) and ``close()``. An ``Exception`` from ``handle`` is
+``"module:function"`` and built once per worker, with ``handle(payload, cancellation) -> result``
+(a :class:`Cancellation` says when the task is abandoned and should be aborted) and ``close()``. An ``Exception`` from ``handle`` is
 that task's answer; anything else that escapes (``SystemExit``, a failed start) kills the worker:
 its tasks fail with :class:`~awspar._errors.WorkerCrashedError` and the next task gets a fresh one.
 
@@ -41,7 +41,14 @@ from typing import Any, Self
 from awspar._errors import EngineUnavailableError, WorkerCrashedError
 from awspar._models import redact_url
 
-__all__ = ["MIN_VERSION", "InterpreterPool", "Task", "load_callable", "require_subinterpreters"]
+__all__ = [
+    "MIN_VERSION",
+    "Cancellation",
+    "InterpreterPool",
+    "Task",
+    "load_callable",
+    "require_subinterpreters",
+]
 
 #: The first Python whose subinterpreters awspar uses.
 MIN_VERSION = (3, 13)
@@ -109,14 +116,42 @@ def _read_frame(fd: int) -> Any:
 # --- worker side: runs inside the subinterpreter --------------------------------------------
 
 
+class Cancellation:
+    """Handed to ``service.handle`` with each task; cancelled when the main interpreter abandons
+    the task or the pool stops. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], object]] = []
+        self.cancelled = False
+
+    def on_cancel(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` when cancelled (at once if already)."""
+        with self._lock:
+            if not self.cancelled:
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self.cancelled:
+                return
+            self.cancelled = True
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+
 def _serve(boot: bytes) -> None:
     """The worker's main loop: read task frames, run them on ``threads`` threads, answer."""
     import queue
 
     inbox_fd, outbox_fd, factory, args, threads = pickle.loads(boot)
     service = load_callable(factory)(*args)
-    inbox: queue.SimpleQueue[tuple[int, Any] | None] = queue.SimpleQueue()
+    inbox: queue.SimpleQueue[tuple[int, Any, Cancellation] | None] = queue.SimpleQueue()
     write_lock = threading.Lock()
+    tasks: dict[int, Cancellation] = {}  # received and not yet answered
 
     def answer(frame: tuple[Any, ...]) -> None:
         with write_lock:
@@ -124,14 +159,16 @@ def _serve(boot: bytes) -> None:
 
     def work() -> None:
         while (item := inbox.get()) is not None:
-            task_id, payload = item
+            task_id, payload, cancellation = item
             try:
-                frame: tuple[Any, ...] = (_RESULT, task_id, True, service.handle(task_id, payload))
+                frame: tuple[Any, ...] = (_RESULT, task_id, True, service.handle(payload, cancellation))
             except Exception as exc:  # noqa: BLE001 - the task's own answer, sent back
                 frame = (_RESULT, task_id, False, exc)
             except BaseException as exc:  # noqa: BLE001 - SystemExit and friends: this worker is done for
                 answer((_CRASH, task_id, f"{type(exc).__name__}: {exc}"))
                 return
+            finally:
+                tasks.pop(task_id, None)
             try:
                 answer(frame)
             except (pickle.PicklingError, TypeError, AttributeError) as exc:
@@ -145,11 +182,14 @@ def _serve(boot: bytes) -> None:
         while (frame := _read_frame(inbox_fd)) is not None and frame[0] != _STOP:
             kind, task_id, payload = frame
             if kind == _TASK:
-                inbox.put((task_id, payload))
-            elif kind == _CANCEL:
-                service.cancel(task_id)
+                tasks[task_id] = cancellation = Cancellation()
+                inbox.put((task_id, payload, cancellation))
+            elif kind == _CANCEL and (abandoned := tasks.get(task_id)) is not None:
+                abandoned.cancel()
     finally:
-        # Tasks already received still run; abandoned ones were aborted by their cancel frame.
+        # Whoever stops the pool is done with it: what is still running or queued is aborted.
+        for cancellation in list(tasks.values()):
+            cancellation.cancel()
         for _ in pool:
             inbox.put(None)
         for thread in pool:
@@ -249,7 +289,7 @@ class _Worker:
                     pass
 
     def stop(self) -> None:
-        """Ask the worker to finish (aborting abandoned tasks) and wait until it has."""
+        """Ask the worker to finish (aborting what it still runs) and wait until it has."""
         with self._lock:
             if not self._stopping:
                 self._stopping = True
@@ -365,7 +405,7 @@ class InterpreterPool:
         return len(self._workers)
 
     def submit(self, payload: Any) -> Task:
-        """Run ``service.handle(task_id, payload)`` in the least busy worker."""
+        """Run ``service.handle(payload, cancellation)`` in the least busy worker."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the interpreter pool is closed")
@@ -383,7 +423,7 @@ class InterpreterPool:
         return future
 
     def cancel(self, task: Task) -> None:
-        """Abandon a submitted task: the worker aborts it (``service.cancel``). The task's future
+        """Abandon a submitted task: the worker cancels its :class:`Cancellation`. The task's future
         still resolves, once the worker has let go of it, so that whoever counts tasks in flight
         counts this one until it really ends."""
         with self._lock:

@@ -33,10 +33,16 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import ConfigurationError, WorkerCrashedError
+from awspar._errors import ConfigurationError, TransportError, WorkerCrashedError
 from awspar._models import FileSink, SignedRequest
 from awspar.engines._attempts import Outcome, Resign
-from awspar.engines._interp_pool import InterpreterPool, Task, load_callable, require_subinterpreters
+from awspar.engines._interp_pool import (
+    Cancellation,
+    InterpreterPool,
+    Task,
+    load_callable,
+    require_subinterpreters,
+)
 from awspar.engines._pooled import PooledEngine
 from awspar.engines._urllib3_send import CancelToken, make_pool, send_once
 
@@ -103,21 +109,18 @@ class _SendService:
         self._pool.pool_classes_by_scheme = {"http": _AbortableHTTPPool, "https": _AbortableHTTPSPool}
         self._postprocess: Postprocess | None = load_callable(postprocess) if postprocess else None
         self._name = postprocess
-        self._tokens: dict[int, CancelToken] = {}
-        self._lock = threading.Lock()
 
-    def handle(self, task_id: int, payload: tuple[Any, ...]) -> tuple[object, ...]:
+    def handle(self, payload: tuple[Any, ...], cancellation: Cancellation) -> tuple[object, ...]:
         (method, url, headers, body), sink = payload
         token = CancelToken()
-        with self._lock:
-            self._tokens[task_id] = token
+        cancellation.on_cancel(token.cancel)
+        if token.cancelled:  # abandoned before it started
+            return Outcome.failed(time.perf_counter(), TransportError("cancelled")).to_tuple()
         _current_attempt.token = token
         try:
             outcome = send_once(self._pool, method, url, dict(headers), body, sink, token)
         finally:
             _current_attempt.token = None
-            with self._lock:
-                del self._tokens[task_id]
         if (
             self._postprocess is not None
             and outcome.error is None
@@ -132,12 +135,6 @@ class _SendService:
         if not isinstance(result, (bytes, bytearray, memoryview)):
             raise TypeError(f"postprocess {self._name} returned {type(result).__name__}, not bytes")
         return bytes(result)
-
-    def cancel(self, task_id: int) -> None:
-        with self._lock:
-            token = self._tokens.get(task_id)
-        if token is not None:
-            token.cancel()
 
     def close(self) -> None:
         self._pool.clear()
@@ -227,6 +224,7 @@ class InterpreterEngine(PooledEngine):
         return self._start(request, sink, cancel).result()
 
     def close(self) -> None:
+        """Let attempts in flight end (as every engine does), then stop the interpreters."""
         super().close()
         with self._pool_lock:
             pool, self._pool = self._pool, None
