@@ -218,6 +218,19 @@ def test_functions_bucket_and_outputs_are_as_documented() -> None:
     assert resolve(cfn["Outputs"]["BucketName"]["Value"]) == BUCKET_NAME
 
 
+def test_readme_documents_every_parameter_variable_and_output() -> None:
+    template = _load_template()
+    readme = (INFRA / "README.md").read_text()
+    variables = {name for r in template["Resources"].values()
+                 for name in r.get("Properties", {}).get("Environment", {}).get("Variables", {})}
+    variables |= set(template["Globals"]["Function"]["Environment"]["Variables"])
+    for name in [*template["Parameters"], *variables, "BucketName", "S3FanoutFunctionName", "BedrockRaceFunctionName"]:
+        assert f"`{name}`" in readme or f"{name})" in readme, f"infra/README.md does not mention {name}"
+    for parameter, spec in template["Parameters"].items():
+        if spec.get("Default"):
+            assert f"`{spec['Default']}`" in readme, f"README does not give {parameter}'s default {spec['Default']}"
+
+
 # --- build.sh ---------------------------------------------------------------------------------------
 
 HANDLERS = ("lambda_s3_fanout.py", "lambda_bedrock_race.py")
