@@ -88,11 +88,14 @@ class LiveStreams:
         self._policy = RunPolicy.for_run(engine.config, resign, hedging=False)
         self._leader: int | None = None
         self._tasks: dict[int, asyncio.Task[_Call]] = {}
+        self._calls: list[_Call] = []
+        #: the record of each call stopped because another won, taken when it was stopped
+        self._stopped: dict[int, RawResponse] = {}
 
     async def run(self, requests: list[SignedRequest]) -> tuple[list[Verdict], int | None, float]:
         """Every call's verdict in input order, the winner's index, and the seconds until it won."""
         began = time.perf_counter()
-        calls = [
+        calls = self._calls = [
             _Call(index, request, self._policy, self._operation) for index, request in enumerate(requests)
         ]
         verdicts: dict[int, Verdict] = {}
@@ -115,13 +118,11 @@ class LiveStreams:
                             winner = call.index
                 elapsed = time.perf_counter() - began
             finally:
-                for task in pending:
-                    task.cancel()
+                self._stop_all_but(None)
                 await asyncio.gather(*pending, return_exceptions=True)
-        now = time.perf_counter()
         for call in calls:
             if call.index not in verdicts:
-                raw = call.run.cancelled(now)
+                raw = self._stopped.get(call.index) or call.run.cancelled()
                 verdicts[call.index] = Verdict(raw, error=raw.error)
         if winner is not None and self._strategy == "first-valid":
             self._emit(calls[winner].decoder.builder.tokens)
@@ -203,12 +204,18 @@ class LiveStreams:
             call.first_token = time.perf_counter()
         if self._strategy == "race" and self._leader is None:
             self._leader = call.index
-            for index, task in self._tasks.items():
-                if index != call.index:
-                    task.cancel()
+            self._stop_all_but(call.index)
             self._emit(call.decoder.builder.tokens)
         elif self._leader == call.index:
             self._emit(tokens)
+
+    def _stop_all_but(self, keep: int | None) -> None:
+        """Cancel every unfinished call but ``keep``, noting how long each had run."""
+        now = time.perf_counter()
+        for index, task in self._tasks.items():
+            if index != keep and not task.done() and index not in self._stopped:
+                self._stopped[index] = self._calls[index].run.cancelled(now)
+                task.cancel()
 
     def _emit(self, tokens: list[str]) -> None:
         if self._on_token is not None:

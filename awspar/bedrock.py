@@ -44,7 +44,7 @@ from awspar._bedrock_run import STRATEGIES, BedrockCall, BedrockRun, Strategy, V
 from awspar._bedrock_stream import decode_stream
 from awspar._bedrock_validators import Validator, as_validator, rejection
 from awspar._config import EngineConfig, RetryPolicy
-from awspar._errors import ConfigurationError
+from awspar._errors import ConfigurationError, ServiceError
 from awspar._models import RawResponse, SignedRequest
 from awspar.engines import engine_class, get_engine
 
@@ -197,6 +197,17 @@ def _signed(
     signed: dict[int, SignedRequest] = {}
     requests = [signed.get(id(p)) or signed.setdefault(id(p), resigner.sign(p)) for p in plan.params]
     return requests, resigner
+
+
+def _warm_parser(operation: str) -> None:
+    """Load botocore's model and parser for ``operation`` (about 0.1 s, once per process) while
+    the calls are out, rather than after the first answer lands and a race is decided."""
+    from awspar.parse import parse
+
+    try:
+        parse(f"bedrock-runtime.{operation}", 500, {}, b"{}")
+    except ServiceError:
+        pass  # the point was the loading, not the answer
 
 
 def _answer(plan: _Plan, raw: RawResponse) -> BedrockAnswer:
@@ -372,6 +383,7 @@ def invoke(
     if owned:
         engine_class(mode)  # an unknown or unavailable engine is bad input: say so before signing
     requests, resigner = _signed(plan, signer, session, region, endpoint_url, profile)
+    threading.Thread(target=_warm_parser, args=(plan.operation,), daemon=True).start()
     engine = _engine(mode, config, resigner) if owned else engine
     try:
         if plan.stream and engine.name == "async":
@@ -432,6 +444,7 @@ async def ainvoke(
     requests, resigner = await asyncio.to_thread(
         _signed, plan, signer, session, region, endpoint_url, profile
     )
+    threading.Thread(target=_warm_parser, args=(plan.operation,), daemon=True).start()
     engine = await asyncio.to_thread(_engine, mode, config, resigner) if owned else engine
     try:
         if plan.stream and engine.name == "async":
