@@ -63,7 +63,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.engines.base import Engine
     from awspar.signer import Signer
 
-__all__ = ["LARGE_OBJECTS_AT_ONCE", "MiB", "ObjectResult", "aget_objects", "get_objects"]
+__all__ = [
+    "LARGE_OBJECTS_AT_ONCE", "MiB", "ObjectResult", "aget_objects", "get_objects", "resign_keeping_added_headers",
+]
 
 MiB = 1024 * 1024
 #: Large objects whose parts are fetched at the same time.
@@ -494,7 +496,7 @@ def _read_error_body(response: RawResponse) -> bytes:
 
 # -- the public functions ---------------------------------------------------------------------------
 
-def _keeping_added_headers(resign: Callable[[SignedRequest], SignedRequest]) -> Callable[[SignedRequest], SignedRequest]:
+def resign_keeping_added_headers(resign: Callable[[SignedRequest], SignedRequest]) -> Callable[[SignedRequest], SignedRequest]:
     """A re-sign callback that keeps the unsigned ``Range``/``If-Match`` added to a presigned GET
     (the signer re-signs from the API parameters, which do not carry them)."""
     def resign_keeping(request: SignedRequest) -> SignedRequest:
@@ -591,7 +593,7 @@ async def aget_objects(
 
             options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
                        "endpoint_url": endpoint_url}
-        engine = get_engine(mode, config, resign=_keeping_added_headers(signer.resign), **options)
+        engine = get_engine(mode, config, resign=resign_keeping_added_headers(signer.resign), **options)
     if presigned is None:
         presigned = engine.name != "boto3"  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
@@ -639,7 +641,9 @@ def get_objects(
     - ``out_dir``: write each object to ``out_dir/<key>`` (safely; see the module docstring);
       without it each result carries the bytes in ``data``.
     - ``mode``: the engine (``sequential``, ``threads``, ``async``, ``subinterpreters``,
-      ``processes``, ``boto3``), or pass a ready ``engine``; ``concurrency`` / ``config`` tune it.
+      ``processes``, ``boto3``), or pass a ready ``engine`` (made with
+      ``resign=resign_keeping_added_headers(signer.resign)`` so that a re-signed part keeps its
+      ``Range``); ``concurrency`` / ``config`` tune it.
     - ``signer`` or ``session`` / ``profile`` / ``region`` / ``endpoint_url``: whose credentials
       and which endpoint (the standard AWS settings apply as for boto3).
     - ``presigned``: presigned URLs (the fast path, default) or header-signed requests
