@@ -12,21 +12,22 @@ import asyncio
 import json
 import sys
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 pytest.importorskip("aiohttp", reason="the Bedrock simulator needs aiohttp: pip install 'awspar[local]'")
 
-import boto3  # noqa: E402
+import boto3
 
-from awspar import bedrock  # noqa: E402
-from awspar._config import EngineConfig, RetryPolicy  # noqa: E402
-from awspar._errors import ConfigurationError, NoWinnerError  # noqa: E402
-from awspar.signer import Signer  # noqa: E402
-from awspar.testing.bedrock_server import NOT_ENABLED_MODEL_ID, BedrockServer  # noqa: E402
-from awspar.testing.credentials import TEST_CREDENTIALS  # noqa: E402
-from awspar.testing.faults import EndpointBehaviour, FaultPlanner, FaultRates, Latency, Quota  # noqa: E402
+from awspar import bedrock
+from awspar._config import EngineConfig, RetryPolicy
+from awspar._errors import ConfigurationError, NoWinnerError
+from awspar.signer import Signer
+from awspar.testing.bedrock_server import NOT_ENABLED_MODEL_ID, BedrockServer
+from awspar.testing.credentials import TEST_CREDENTIALS
+from awspar.testing.faults import EndpointBehaviour, FaultPlanner, FaultRates, Latency, Quota
 
 ENGINES = ["sequential", "threads", "async", "processes"]
 if sys.version_info >= (3, 13):

@@ -226,7 +226,7 @@ def timing_table(run: Any) -> None:
     styles = {"won": "bold green", "ok": "green", "rejected": "yellow", "failed": "red", "cancelled": "dim"}
     for call in run.calls:
         tokens = "-" if call.answer is None else f"{call.input_tokens or '-'}/{call.output_tokens or '-'}"
-        note = (call.reason or "")[:80]
+        note = (call.reason or "")[:80] if call.outcome in ("failed", "rejected") else ""
         table.add_row(
             str(call.index),
             f"[{styles[call.outcome]}]{call.outcome}[/]",
