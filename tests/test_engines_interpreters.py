@@ -158,6 +158,17 @@ def test_unknown_postprocess_is_a_configuration_error() -> None:
 
 @needs_313
 @pytest.mark.timeout(60)
+def test_a_step_that_cannot_load_in_a_subinterpreter_fails_clearly_at_start() -> None:
+    # CPython's own single-phase-init test extension refuses isolated interpreters, like
+    # cryptography or aiohttp's speedups do; it loads fine in the main interpreter.
+    pytest.importorskip("_testsinglephase")
+    engine = get_engine("subinterpreters", FAST_CONFIG, postprocess="_testsinglephase:_clear_globals")
+    with engine, pytest.raises(WorkerCrashedError, match="failed to start: ImportError: .*subinterpreters"):
+        engine.start()
+
+
+@needs_313
+@pytest.mark.timeout(60)
 def test_crashed_worker_surfaces_as_worker_crashed_error_and_is_replaced(
     quiet_server: ObjectServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
