@@ -9,7 +9,7 @@ these shapes fails that test loudly instead of silently breaking signing or pars
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -20,6 +20,7 @@ __all__ = [
     "credential_expiry",
     "empty_body",
     "empty_response",
+    "header_items",
     "protocol_of",
 ]
 
@@ -75,6 +76,19 @@ def empty_response(url: str, body: bytes = b"") -> AWSResponse:
     """A 200 response with no headers: what ``before-send`` returns to stop botocore from
     sending a request it has just signed (``body`` from :func:`empty_body`)."""
     return AWSResponse(url, 200, {}, BytesRaw(body))
+
+
+def header_items(headers: Any) -> Iterable[tuple[str, Any]]:
+    """``(name, value)`` pairs of a botocore ``HeadersDict`` in their original case.
+
+    Its public ``items()`` looks every key up again through a case-folding wrapper; the pairs
+    are read straight from its ``_dict`` (keys are ``_HeaderKey``, whose ``str`` is the name) when
+    it has one.
+    """
+    raw = getattr(headers, "_dict", None)
+    if isinstance(raw, dict):
+        return ((str(key), value) for key, value in raw.items())
+    return headers.items()
 
 
 def credential_expiry(credentials: Any) -> float | None:

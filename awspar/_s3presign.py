@@ -17,6 +17,7 @@ signer) stays on botocore's path, so the fast path's URLs are always boto3's URL
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import hmac
 import threading
@@ -96,8 +97,8 @@ class FastS3Presigner:
         bucket, key = params.get("Bucket"), params.get("Key")
         if type(bucket) is not str or type(key) is not str or not key or ":" in bucket:
             return None
-        template = self._templates.get((operation, bucket), False)
-        if template is False:
+        template = self._templates.get((operation, bucket))
+        if template is None and (operation, bucket) not in self._templates:
             template = self._calibrate(operation, bucket, expires_in)
         if template is None:
             return None
@@ -230,6 +231,7 @@ def signed_at_of_url(url: str) -> int | None:
     return None if marker < 0 else epoch_of_amz_date(url[marker + 11 : marker + 27])
 
 
+@functools.lru_cache(maxsize=8)
 def epoch_of_amz_date(stamp: str) -> int | None:
     """Epoch seconds of a SigV4 timestamp such as ``20260102T030405Z``; None if malformed."""
     if len(stamp) != 16 or stamp[8] != "T" or stamp[15] != "Z":

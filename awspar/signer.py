@@ -24,7 +24,7 @@ import botocore.session
 from botocore import UNSIGNED, xform_name
 from botocore.config import Config
 
-from awspar._botocore_compat import credential_expiry, empty_body, empty_response
+from awspar._botocore_compat import credential_expiry, empty_body, empty_response, header_items
 from awspar._errors import (
     AwsparError,
     ConfigurationError,
@@ -143,7 +143,7 @@ class Signer:
         local.operation = name
         try:
             getattr(self._client, method)(**params)
-            captured: SignedRequest | None = local.captured
+            captured: tuple[str, str, dict[str, str], bytes] | None = local.captured
         except botocore.exceptions.ParamValidationError as exc:
             raise self._validation_error(name, exc) from None
         except botocore.exceptions.BotoCoreError as exc:
@@ -152,17 +152,10 @@ class Signer:
             local.captured = local.operation = None
         if captured is None:  # pragma: no cover - botocore skipped before-send (a changed pipeline)
             raise AwsparError(f"{self.service}.{name}: botocore sent no request to capture")
-        stamp = epoch_of_amz_date(captured.headers.get("X-Amz-Date", ""))
+        http_method, url, headers, body = captured
+        stamp = epoch_of_amz_date(headers.get("X-Amz-Date", ""))
         expires_at = None if stamp is None else self._cap(stamp + HEADER_SIGNATURE_LIFETIME)
-        return SignedRequest(
-            method=captured.method,
-            url=captured.url,
-            headers=captured.headers,
-            body=captured.body,
-            operation=f"{self.service}.{name}",
-            expires_at=expires_at,
-            params=kept,
-        )
+        return SignedRequest(http_method, url, headers, body, f"{self.service}.{name}", expires_at, kept)
 
     def sign_many(self, operation: str, params_iterable: Iterable[Mapping[str, Any]]) -> Iterator[SignedRequest]:
         """Lazily :meth:`sign` each parameter dict: one signed request in memory at a time."""
@@ -190,8 +183,8 @@ class Signer:
         operation_id = f"{self.service}.{name}"
         fast = self._fast.presign(name, params, expires_in) if self._fast is not None else None
         if fast is not None:
-            url, expires_at = fast
-            return SignedRequest(FAST_OPERATIONS[name], url, {}, b"", operation_id, expires_at, kept)
+            fast_url, fast_expires_at = fast
+            return SignedRequest(FAST_OPERATIONS[name], fast_url, {}, b"", operation_id, fast_expires_at, kept)
         local = self._local
         local.presigned = None
         try:
@@ -333,15 +326,16 @@ def _s3_sigv4_config(config: Config | None) -> Config:
     return sigv4 if config is None else config.merge(sigv4)
 
 
-def _lift(request: Any) -> SignedRequest:
-    """A botocore ``AWSPreparedRequest`` as plain data (body read whole into bytes)."""
+def _lift(request: Any) -> tuple[str, str, dict[str, str], bytes]:
+    """A botocore ``AWSPreparedRequest`` as ``(method, url, headers, body)`` plain data, the body
+    read whole into bytes."""
     body = _read_body(request.body)
     headers = _text_headers(
-        (name, value) for name, value in request.headers.items() if name.lower() not in _TRANSPORT_HEADERS
+        (name, value) for name, value in header_items(request.headers) if name.lower() not in _TRANSPORT_HEADERS
     )
     if body and not any(name.lower() == "content-length" for name in headers):
         headers["Content-Length"] = str(len(body))
-    return SignedRequest(method=request.method, url=request.url, headers=headers, body=body)
+    return request.method, request.url, headers, body
 
 
 def _text_headers(items: Iterable[tuple[str, Any]]) -> dict[str, str]:

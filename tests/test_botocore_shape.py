@@ -73,10 +73,10 @@ def test_s3_presign_query_order_is_what_the_fast_path_reproduces() -> None:
 
 
 def test_refreshable_credentials_keep_their_expiry_where_awspar_reads_it() -> None:
-    expiry = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    expiry = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
     credentials = botocore.credentials.RefreshableCredentials.create_from_metadata(
         {"access_key": "A", "secret_key": "S", "token": "T", "expiry_time": expiry.isoformat()},
-        refresh_using=lambda: {}, method="test",
+        refresh_using=dict, method="test",
     )
     assert credential_expiry(credentials) == expiry.timestamp()
     assert credential_expiry(botocore.credentials.Credentials("A", "S")) is None
@@ -119,3 +119,14 @@ def test_prepared_requests_keep_header_values_as_bytes_or_text() -> None:
     client.meta.events.register("before-send", handler)
     client.get_caller_identity()
     assert kinds and kinds <= {bytes, str}
+
+
+def test_header_items_reads_headers_dict_in_original_case() -> None:
+    """signer._lift reads a prepared request's headers through header_items (HeadersDict._dict)."""
+    from botocore.awsrequest import HeadersDict
+
+    from awspar._botocore_compat import header_items
+
+    headers = HeadersDict({"X-Amz-Date": b"20260102T030405Z", "content-type": "a/b"})
+    assert isinstance(getattr(headers, "_dict", None), dict)
+    assert list(header_items(headers)) == [("X-Amz-Date", b"20260102T030405Z"), ("content-type", "a/b")]

@@ -24,11 +24,11 @@ KEYS = st.lists(
     min_size=1, max_size=12,
 ).map("".join)
 CONFIGS = {
-    "us-east-1": dict(region="us-east-1"),
-    "eu-west-1": dict(region="eu-west-1"),
-    "local endpoint": dict(region="us-east-1", endpoint_url="http://127.0.0.1:9000"),
-    "path style": dict(region="ap-south-1", config={"s3": {"addressing_style": "path"}}),
-    "session token": dict(region="us-west-2", token="FwoGZXIvYXdzE+/temporary=="),
+    "us-east-1": {"region": "us-east-1"},
+    "eu-west-1": {"region": "eu-west-1"},
+    "local endpoint": {"region": "us-east-1", "endpoint_url": "http://127.0.0.1:9000"},
+    "path style": {"region": "ap-south-1", "config": {"s3": {"addressing_style": "path"}}},
+    "session token": {"region": "us-west-2", "token": "FwoGZXIvYXdzE+/temporary=="},
 }
 FAST = ["GetObject", "HeadObject", "PutObject"]
 

@@ -11,8 +11,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+import botocore.exceptions
 import pytest
 import urllib3
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
 from awspar import (
@@ -24,6 +26,7 @@ from awspar import (
     UnknownOperationError,
     UnknownServiceError,
 )
+from awspar._botocore_compat import BytesRaw
 from awspar._s3presign import epoch_of_amz_date
 
 INSTANT = 1767323045  # 2026-01-02T03:04:05Z
@@ -60,13 +63,11 @@ def boto3_sends(session: boto3.Session, service: str, method: str, params: dict,
             body = body.encode()
         headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
         seen.update(method=request.method, url=request.url, headers=headers, body=body or b"")
-        from botocore.awsrequest import AWSResponse
-
-        return AWSResponse(request.url, 500, {}, None)  # refused before any byte is sent
+        return AWSResponse(request.url, 500, {}, BytesRaw())  # refused before any byte is sent
 
     client.meta.events.register("before-send", capture)
     client.meta.config.retries["max_attempts"] = 1
-    with pytest.raises(Exception):
+    with pytest.raises(botocore.exceptions.ClientError):
         getattr(client, method)(**params)
     return seen
 
@@ -243,7 +244,7 @@ def test_expiry_is_capped_by_temporary_credentials(tmp_path, monkeypatch) -> Non
     import datetime
     import time
 
-    expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=20)
+    expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=20)
     creds = {"Version": 1, "AccessKeyId": "ASIATEMPORARY", "SecretAccessKey": SECRET,
              "SessionToken": "token-never-shown", "Expiration": expiry.isoformat()}
     script = tmp_path / "creds.py"

@@ -105,7 +105,7 @@ def parse_params(items: list[str], input_shape: Any) -> dict[str, Any]:
             fail(f"--param {item!r}: expected Key=Value")
         shape = members.get(key)
         type_name = shape.type_name if shape is not None else None
-        data: str | bytes = raw
+        text = raw
         if raw.startswith("@"):
             try:
                 data = Path(raw[1:]).expanduser().read_bytes()
@@ -115,10 +115,10 @@ def parse_params(items: list[str], input_shape: Any) -> dict[str, Any]:
                 params[key] = data
                 continue
             try:
-                data = data.decode("utf-8")
+                text = data.decode("utf-8")
             except UnicodeDecodeError:
                 fail(f"--param {key}: {raw[1:]!r} is not UTF-8 text (only blob parameters take bytes)")
-        params[key] = _typed_value(key, data, type_name)
+        params[key] = _typed_value(key, text, type_name)
     return params
 
 
