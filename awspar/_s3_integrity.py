@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "Expected", "Verification", "Verifier", "expected_from_headers", "object_size", "verify_bytes", "verify_file",
+    "Expected", "Verification", "Verifier", "expected_from_headers", "header", "object_size", "verify_bytes", "verify_file",
 ]
 
 _CHUNK = 1 << 20
@@ -69,7 +69,8 @@ class Verification:
         return self.ok and any(name != "length" for name in self.checked)
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value, looked up case-insensitively."""
     value = headers.get(name)
     if value is not None:
         return value
@@ -82,11 +83,11 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def object_size(headers: Mapping[str, str]) -> int | None:
     """The whole object's size: the total of ``Content-Range`` if ranged, else ``Content-Length``."""
-    content_range = _header(headers, "Content-Range")
+    content_range = header(headers, "Content-Range")
     if content_range:
         match = _CONTENT_RANGE_TOTAL.search(content_range)
         return int(match.group(1)) if match else None
-    length = _header(headers, "Content-Length")
+    length = header(headers, "Content-Length")
     return int(length) if length is not None and length.isdigit() else None
 
 
@@ -101,9 +102,9 @@ def expected_from_headers(headers: Mapping[str, str]) -> Expected:
     """Read the expectations off a GetObject (or HeadObject) response's headers."""
     notes: list[str] = []
     md5_hex = None
-    etag = (_header(headers, "ETag") or "").strip('"')
-    encryption = (_header(headers, "x-amz-server-side-encryption") or "").lower()
-    if _header(headers, "x-amz-server-side-encryption-customer-algorithm") or encryption.startswith("aws:kms"):
+    etag = (header(headers, "ETag") or "").strip('"')
+    encryption = (header(headers, "x-amz-server-side-encryption") or "").lower()
+    if header(headers, "x-amz-server-side-encryption-customer-algorithm") or encryption.startswith("aws:kms"):
         notes.append("md5 not checked: the ETag of an SSE-KMS/SSE-C object is not its MD5")
     elif _MD5_ETAG.match(etag):
         md5_hex = etag.lower()
@@ -111,10 +112,10 @@ def expected_from_headers(headers: Mapping[str, str]) -> Expected:
         notes.append("md5 not checked: multipart ETag")
     checksum = None
     for algorithm in _CHECKSUM_HEADERS:
-        value = _header(headers, f"x-amz-checksum-{algorithm}")
+        value = header(headers, f"x-amz-checksum-{algorithm}")
         if not value:
             continue
-        kind = (_header(headers, "x-amz-checksum-type") or "").upper()
+        kind = (header(headers, "x-amz-checksum-type") or "").upper()
         if kind == "COMPOSITE" or re.search(r"-\d+$", value):
             notes.append(f"{algorithm} not checked: composite checksum of a multipart upload")
         elif _checksum_class(algorithm) is None:

@@ -52,6 +52,7 @@ from awspar._s3_integrity import (
     Expected,
     Verification,
     expected_from_headers,
+    header,
     object_size,
     verify_bytes,
     verify_file,
@@ -289,7 +290,7 @@ class _Fetcher:
         if first.status == 206 and received < size:
             if obj.tmp is not None:
                 os.truncate(obj.tmp, size)
-            etag = (_header(headers, "ETag") or "").strip('"') or None
+            etag = (header(headers, "ETag") or "").strip('"') or None
             await self._parts(obj, range(received, size, self.part_size), size, etag)
         return headers, size
 
@@ -320,7 +321,7 @@ class _Fetcher:
         start = 0
         if expect_range is not None:
             first, last, size = expect_range
-            content_range = _header(response.headers, "Content-Range") or ""
+            content_range = header(response.headers, "Content-Range") or ""
             if response.status != 206 or content_range.replace("bytes ", "", 1) != f"{first}-{last}/{size}":
                 raise _Failed("InvalidResponse", f"{key!r}: asked bytes {first}-{last}/{size}, got "
                                                  f"HTTP {response.status} {content_range or 'without Content-Range'}")
@@ -342,7 +343,7 @@ class _Fetcher:
 
     async def _checksum_expectation(self, obj: _Object, headers: dict[str, str], expected: Expected) -> Expected:
         """Ask S3 for the object's own checksum (HeadObject, ChecksumMode=ENABLED)."""
-        etag = (_header(headers, "ETag") or "").strip('"') or None
+        etag = (header(headers, "ETag") or "").strip('"') or None
         head = await self.engine.asend(self.head_with_checksum(obj.ref.key, etag))
         obj.spans.extend(head.spans)
         if head.error is not None or head.status >= 300:
@@ -443,20 +444,12 @@ def _single_response(response: RawResponse, threshold: int) -> bool:
     return size is not None and size <= _length_of(response)
 
 
-def _header(headers: Any, name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lower = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lower), None)
-    return value
-
-
 def _headers_of(response: RawResponse) -> dict[str, str]:
     return dict(response.request.headers) if response.request is not None else {}
 
 
 def _length_of(response: RawResponse) -> int:
-    length = _header(response.headers, "Content-Length")
+    length = header(response.headers, "Content-Length")
     return int(length) if length is not None and length.isdigit() else len(response.body)
 
 
@@ -483,7 +476,7 @@ def _read_error_body(response: RawResponse) -> bytes:
     assert response.path is not None
     offset = 0
     if request is not None:
-        range_header = _header(request.headers, "Range") or ""
+        range_header = header(request.headers, "Range") or ""
         if range_header.startswith("bytes="):
             offset = int(range_header[6:].split("-", 1)[0] or 0)
     try:
