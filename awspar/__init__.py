@@ -40,6 +40,9 @@ _EXPORTS: dict[str, str] = {
     "RaceResult": "awspar.engines.base",
     "parse": "awspar.parse",
     "parse_response": "awspar.parse",
+    "get_objects": "awspar.s3",
+    "aget_objects": "awspar.s3",
+    "ObjectResult": "awspar.s3",
     "BedrockAnswer": "awspar.bedrock",
     "BedrockCall": "awspar.bedrock",
     "BedrockRun": "awspar.bedrock",
@@ -68,6 +71,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar._models import FileSink, RawResponse, SignedRequest, Span
     from awspar.bedrock import BedrockAnswer, BedrockCall, BedrockRun, LargeRaceWarning
     from awspar.parse import parse, parse_response
+    from awspar.s3 import ObjectResult, aget_objects, get_objects
     from awspar.engines import ENGINE_NAMES, get_engine
     from awspar.engines.base import Engine, RaceResult
     from awspar.signer import Signer
