@@ -68,3 +68,12 @@ def test_config_rejects_nonsense_and_backoff_is_capped() -> None:
         EngineConfig(hedge_after="p150")
     policy = RetryPolicy(base_delay=1.0, max_delay=2.0)
     assert all(0 <= policy.delay(n) <= 2.0 for n in range(1, 20))
+
+
+def test_redacting_a_url_inside_a_message_keeps_the_rest_of_the_message() -> None:
+    from awspar._models import redact_url
+
+    text = f"GET https://b/k?X-Amz-Signature={SECRET_SIG} failed: connection refused (after 4 attempts)"
+    redacted = redact_url(text)
+    assert SECRET_SIG not in redacted
+    assert redacted.endswith("failed: connection refused (after 4 attempts)")
