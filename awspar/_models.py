@@ -17,7 +17,9 @@ __all__ = ["SignedRequest", "RawResponse", "Span", "FileSink", "redact_url", "re
 # Header names whose values are secret or reveal the signature.
 SECRET_HEADERS = frozenset({"authorization", "x-amz-security-token", "x-amz-signature"})
 # Query parameters of a presigned URL whose values are secret.
-_SECRET_QUERY = re.compile(r"(?i)(X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential|Signature|AWSAccessKeyId)=[^&\s'"<>]*")
+_SECRET_QUERY = re.compile(
+    r"(?i)(X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential|Signature|AWSAccessKeyId)=[^&\s'\"<>]*"
+)
 REDACTED = "***"
 
 
