@@ -1,0 +1,181 @@
+"""``awspar.bench`` through the library: a tiny benchmark against the real local endpoints, its
+JSON layout, CSV columns and charts. Timings are never asserted, only the shape of the outputs."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from awspar._errors import ConfigurationError
+from awspar.bench.output import SCHEMA, SPANS_COLUMNS, SUMMARY_COLUMNS, to_json_dict, write_results
+from awspar.bench.runner import resolve_modes, run_bench
+from awspar.bench.settings import BenchSettings
+from awspar.testing.faults import Latency
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SUMMARY_KEYS = {"wall_s", "relative", "requests_per_s", "p50_s", "p99_s", "cpu_per_request_s", "setup_s",
+                "rounds", "errors"}
+TINY_MODES = {
+    "cpu": ["SINGLE", "THREADS", "SUBPROCESS", "SUBINTERPRETER_THREADS", "awspar-subinterpreters"],
+    "s3": ["SINGLE", "THREADS", "boto3-threads", "awspar-threads", "awspar-async", "aiobotocore"],
+    "bedrock": ["SINGLE", "awspar-threads", "awspar-async-race"],
+}
+
+
+def check_layout(document: dict[str, Any], requested: dict[str, list[str]], repeat: int) -> None:
+    """The ``bench.json`` layout documented in :mod:`awspar.bench.output`, checked field by field."""
+    assert document["schema"] == SCHEMA
+    assert isinstance(document["created"], str) and document["created"].endswith("Z")
+    machine = document["machine"]
+    assert machine["cpus"] >= 1 and machine["python"] == "%d.%d.%d" % sys.version_info[:3]
+    assert isinstance(machine["platform"], str) and machine["platform"]
+    assert isinstance(document["settings"], dict) and isinstance(document["notes"], list)
+    assert [w["name"] for w in document["workloads"]] == list(requested)
+    for workload in document["workloads"]:
+        assert workload["requests"] == workload["params"]["n"]
+        assert [m["mode"] for m in workload["modes"]] == requested[workload["name"]]  # every mode present
+        for mode in workload["modes"]:
+            assert mode["family"] in ("seed", "awspar", "boto3", "peer") and mode["description"]
+            assert mode["status"] in ("ok", "skipped", "failed")
+            if mode["status"] != "ok":  # skipped or failed: said why, nothing measured
+                assert mode["note"] and mode["rounds"] == [] and mode["summary"] == {}
+                continue
+            assert set(mode["summary"]) == SUMMARY_KEYS and mode["summary"]["rounds"] == repeat
+            assert [r["round"] for r in mode["rounds"]] == list(range(1, repeat + 1))
+            assert mode["median_round"] in range(1, repeat + 1)
+            for round_ in mode["rounds"]:
+                assert round_["wall_s"] > 0 and round_["cpu_s"] >= 0 and round_["setup_s"] >= 0
+                assert [t["index"] for t in round_["tasks"]] == list(range(workload["requests"]))
+                for task in round_["tasks"]:
+                    assert task["segments"], task
+                    assert task["start_s"] <= task["end_s"]
+                    for segment in task["segments"]:
+                        assert segment["start_s"] <= segment["end_s"] and isinstance(segment["kind"], str)
+        single = next((m for m in workload["modes"] if m["mode"] == "SINGLE" and m["rounds"]), None)
+        if single is not None:
+            assert single["summary"]["relative"] == pytest.approx(1.0)
+            assert workload["baseline_wall_s"] == pytest.approx(single["summary"]["wall_s"])
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    documents = [
+        to_json_dict(run_bench(BenchSettings(workloads=(name,), modes=tuple(modes), n=2, fib=12, size=2048,
+                                             latency=Latency(5.0), repeat=2)), command="test")
+        for name, modes in TINY_MODES.items()
+    ]
+    document = {**documents[0], "workloads": [w for d in documents for w in d["workloads"]]}
+    out = tmp_path_factory.mktemp("bench")
+    write_results(document, out)
+    return document, out
+
+
+@pytest.mark.timeout(90)
+def test_tiny_bench_json_layout(tiny: tuple[dict[str, Any], Path]) -> None:
+    document, out = tiny
+    check_layout(document, TINY_MODES, repeat=2)
+    assert json.loads((out / "bench.json").read_text()) == document
+    by_mode = {(w["name"], m["mode"]): m for w in document["workloads"] for m in w["modes"]}
+    for key in [("cpu", "SINGLE"), ("cpu", "THREADS"), ("cpu", "SUBPROCESS"), ("s3", "SINGLE"),
+                ("s3", "awspar-async"), ("s3", "boto3-threads"), ("bedrock", "awspar-threads")]:
+        assert by_mode[key]["status"] == "ok", by_mode[key]
+    # a spawned process shows its start-up; a boto3 thread its own client set-up; a race its losers
+    cpu_task = by_mode[("cpu", "SUBPROCESS")]["rounds"][0]["tasks"][0]
+    assert [s["kind"] for s in cpu_task["segments"]] == ["startup", "work", "exit"]
+    s3_task = by_mode[("s3", "THREADS")]["rounds"][0]["tasks"][0]
+    assert [s["kind"] for s in s3_task["segments"]] == ["setup", "request"]
+    race = by_mode[("bedrock", "awspar-async-race")]["rounds"][0]["tasks"]
+    assert sum(t["ok"] for t in race) >= 1
+    assert all(t["ok"] or t["cancelled"] for t in race)
+    if importlib.util.find_spec("aiobotocore") is None:
+        assert by_mode[("s3", "aiobotocore")]["status"] == "skipped"
+        assert "aiobotocore" in by_mode[("s3", "aiobotocore")]["note"]
+    for name in ("SUBINTERPRETER_THREADS", "awspar-subinterpreters"):
+        assert by_mode[("cpu", name)]["status"] == ("ok" if sys.version_info >= (3, 13) else "skipped")
+
+
+def test_tiny_bench_csv(tiny: tuple[dict[str, Any], Path]) -> None:
+    document, out = tiny
+    with open(out / "summary.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert tuple(rows[0]) == SUMMARY_COLUMNS
+    assert [(r["workload"], r["mode"]) for r in rows] == [
+        (w["name"], m["mode"]) for w in document["workloads"] for m in w["modes"]]
+    for row in rows:
+        if row["status"] == "ok":
+            assert float(row["wall_s"]) > 0 and int(row["rounds"]) == 2
+        else:
+            assert row["wall_s"] == "" and row["note"]
+    with open(out / "spans.csv", newline="") as file:
+        spans = list(csv.DictReader(file))
+    assert tuple(spans[0]) == SPANS_COLUMNS
+    segments = sum(len(t["segments"]) for w in document["workloads"] for m in w["modes"]
+                   for r in m["rounds"] for t in r["tasks"])
+    assert len(spans) == segments
+    assert all(float(s["start_s"]) <= float(s["end_s"]) for s in spans)
+
+
+def test_tiny_bench_charts(tiny: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")  # the plot extra: charts are optional by design
+    import matplotlib.image
+
+    from awspar.bench.charts import draw_charts
+
+    document, _ = tiny
+    files = draw_charts(document, tmp_path, "png")
+    ran = [(w["name"], m["mode"]) for w in document["workloads"] for m in w["modes"] if m["rounds"]]
+    names = {f.name for f in files}
+    assert len([n for n in names if n.startswith("waterfall-")]) == len(ran)
+    assert {"relative-cpu.png", "relative-s3.png", "relative-bedrock.png", "overview.png"} <= names
+    assert "waterfall-s3-awspar-async.png" in names and "waterfall-cpu-single.png" in names
+    for path in files:
+        data = path.read_bytes()
+        assert data.startswith(PNG_SIGNATURE)
+        height, width = matplotlib.image.imread(path).shape[:2]
+        assert width >= 600 and height >= 200
+    svg = draw_charts(document, tmp_path / "svg", "svg")
+    assert svg and all(p.suffix == ".svg" and b"<svg" in p.read_bytes()[:2000] for p in svg)
+
+
+@pytest.mark.timeout(60)
+def test_a_mode_whose_every_call_fails_is_recorded_not_raised() -> None:
+    from awspar.testing.bedrock_server import NOT_ENABLED_MODEL_ID
+
+    settings = BenchSettings(workloads=("bedrock",), modes=("SINGLE", "awspar-threads"), n=2,
+                             latency=Latency(1.0), repeat=2, model=NOT_ENABLED_MODEL_ID)
+    document = to_json_dict(run_bench(settings))
+    modes = {m["mode"]: m for m in document["workloads"][0]["modes"]}
+    for mode in modes.values():
+        assert mode["status"] == "failed" and mode["rounds"] == []
+    assert "AccessDenied" in modes["SINGLE"]["note"]
+    assert "403" in modes["awspar-threads"]["note"]
+    assert document["workloads"][0]["baseline_wall_s"] is None
+
+
+def test_modes_resolve_per_workload_and_unknown_ones_are_refused() -> None:
+    plan = resolve_modes(BenchSettings(workloads=("cpu", "s3"), modes=("single", "awspar-async")))
+    assert plan == {"cpu": ["SINGLE"], "s3": ["SINGLE", "awspar-async"]}
+    quick = resolve_modes(BenchSettings(quick=True))
+    assert quick["cpu"][0] == "SINGLE" and "awspar-async-race" in quick["bedrock"]
+    with pytest.raises(ConfigurationError, match="unknown mode nope"):
+        resolve_modes(BenchSettings(workloads=("cpu",), modes=("SINGLE", "nope")))
+    with pytest.raises(ConfigurationError, match="unknown workload gpu"):
+        BenchSettings(workloads=("gpu",))
+    with pytest.raises(ConfigurationError, match="--repeat must be at least 1"):
+        BenchSettings(repeat=0)
+    with pytest.raises(ConfigurationError, match="needs --bucket"):
+        run_bench(BenchSettings(workloads=("s3",), modes=("SINGLE",), region="eu-west-1", repeat=1))
+
+
+def test_quick_preset_keeps_what_is_given() -> None:
+    settings = BenchSettings(quick=True, n=4, latency=Latency(20.0))
+    assert settings.params("cpu").n == 4 and settings.params("cpu").fib == 27
+    assert settings.params("s3").latency == Latency(20.0) and settings.params("s3").size == 100 * 1024
+    assert BenchSettings().params("bedrock").latency == Latency(1000.0, 0.5)
+    assert settings.concurrency_for("s3") == 4
