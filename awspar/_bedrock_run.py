@@ -201,12 +201,22 @@ def _no_winner_message(calls: list[BedrockCall]) -> str:
     failed = [call for call in calls if call.outcome == "failed"]
     rejected = [call for call in calls if call.outcome == "rejected"]
     if rejected:
-        text = f"no answer passed the validator: {len(rejected)} of {len(calls)} rejected (call {rejected[0].index}: {rejected[0].reason})"
+        first = rejected[0]
+        text = (
+            f"no answer passed the validator: {len(rejected)} of {len(calls)} rejected "
+            f"(call {first.index}: {first.reason})"
+        )
         if failed:
             text += f", {len(failed)} failed (call {failed[0].index}: {failed[0].reason})"
         return text
-    if failed:
-        first = failed[0]
-        tries = f" after {first.attempts} attempts" if first.attempts > 1 else ""
+    if not failed:
+        return f"no call of {len(calls)} gave an answer"
+    first = failed[0]
+    tries = f" after {first.attempts} attempts" if first.attempts > 1 else ""
+    if len(failed) == len(calls):
         return f"every call failed ({len(failed)} of {len(calls)}); call {first.index}{tries}: {first.reason}"
-    return f"no call of {len(calls)} gave an answer"
+    # A streamed race whose leader broke after the others had been cancelled at its first token.
+    return (
+        f"no call answered ({len(failed)} failed, {len(calls) - len(failed)} cancelled); "
+        f"call {first.index}{tries}: {first.reason}"
+    )

@@ -19,18 +19,19 @@ are sent unchanged; credentials, region and endpoint come from the usual AWS set
 Throttling (429) and 503 answers are retried by the engine with backoff and jitter (see
 :data:`BEDROCK_CONFIG`), but a race's losers never are.
 
-``stream=True`` uses ConverseStream / InvokeModelWithResponseStream. With ``mode="async"`` the
-tokens are decoded as they arrive: a race is won by the first call to produce a token (or, if no
-call produced one, the first to finish), the others are cancelled at that moment, and the winner's
-tokens go to ``on_token`` live (:func:`astream` gives them as an async iterator). Other engines
-read each streamed body whole, so they race on completion and replay the winner's tokens to
-``on_token`` once it is known.
+``stream=True`` uses ConverseStream / InvokeModelWithResponseStream. On the async engine (the
+default when aiohttp is installed) the tokens are decoded as they arrive (:mod:`awspar._bedrock_live`):
+a race is won by the first call to produce a token (or, if none produced one, the first to
+finish), the others are cancelled at that moment, and the winner's tokens go to ``on_token`` live
+(:func:`astream` gives them as an async iterator). The other engines hand back each streamed body
+whole, so they race on completion and give ``on_token`` the winner's text in one piece.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import threading
 import time
 import warnings
@@ -282,6 +283,15 @@ def _engine(mode: str, config: EngineConfig | None, resign: _Resigner) -> Any:
     return get_engine(mode, config or BEDROCK_CONFIG, resign=resign)
 
 
+def _mode(mode: str | None) -> str:
+    """``mode``, checked; by default ``"async"`` when aiohttp is installed, else ``"threads"``
+    (in AWS Lambda, say, where aiohttp is usually not packaged)."""
+    if mode is None:
+        mode = "async" if importlib.util.find_spec("aiohttp") is not None else "threads"
+    engine_class(mode)  # an unknown or unavailable engine is bad input: say so before signing
+    return mode
+
+
 def _live(plan: _Plan, engine: Any, resign: _Resigner) -> LiveStreams:
     judge = _Judge(plan)
     return LiveStreams(engine, plan.operation, plan.strategy, judge.reject, plan.on_token, resign)
@@ -337,7 +347,7 @@ def invoke(
     temperature: float | None = None,
     top_p: float | None = None,
     stop_sequences: Sequence[str] = (),
-    mode: str = "async",
+    mode: str | None = None,
     config: EngineConfig | None = None,
     engine: Any = None,
     session: Any = None,
@@ -357,8 +367,10 @@ def invoke(
     :class:`~awspar.ConfigurationError` for bad input before anything is sent.
 
     ``mode`` is the engine (``"async"``, ``"threads"``, ``"sequential"``, ``"processes"``,
-    ``"subinterpreters"``), made with ``config`` (default :data:`BEDROCK_CONFIG`), or pass a
-    ready ``engine=`` to reuse its pools. ``signer`` (a ``Signer("bedrock-runtime")``) or
+    ``"subinterpreters"``; default ``"async"``, or ``"threads"`` without aiohttp), made with
+    ``config`` (default :data:`BEDROCK_CONFIG`); or pass a ready ``engine=`` to reuse its pools
+    (it is not closed, and re-signs stale requests with its own ``resign`` if any: requests are
+    signed just before they are sent). ``signer`` (a ``Signer("bedrock-runtime")``) or
     ``session``/``profile``/``region``/``endpoint_url`` say where and as whom to sign.
     ``on_token(text)`` receives the winner's text: token by token as it arrives with
     ``stream=True`` and the async engine, in one piece otherwise.
@@ -380,11 +392,10 @@ def invoke(
         on_token=on_token,
     )
     owned = engine is None
-    if owned:
-        engine_class(mode)  # an unknown or unavailable engine is bad input: say so before signing
+    chosen = _mode(mode) if owned else ""
     requests, resigner = _signed(plan, signer, session, region, endpoint_url, profile)
     threading.Thread(target=_warm_parser, args=(plan.operation,), daemon=True).start()
-    engine = _engine(mode, config, resigner) if owned else engine
+    engine = _engine(chosen, config, resigner) if owned else engine
     try:
         if plan.stream and engine.name == "async":
             return _assemble_live(plan, _run_coroutine(lambda: _live(plan, engine, resigner).run(requests)))
@@ -414,7 +425,7 @@ async def ainvoke(
     temperature: float | None = None,
     top_p: float | None = None,
     stop_sequences: Sequence[str] = (),
-    mode: str = "async",
+    mode: str | None = None,
     config: EngineConfig | None = None,
     engine: Any = None,
     session: Any = None,
@@ -439,13 +450,12 @@ async def ainvoke(
         on_token=on_token,
     )
     owned = engine is None
-    if owned:
-        engine_class(mode)
+    chosen = _mode(mode) if owned else ""
     requests, resigner = await asyncio.to_thread(
         _signed, plan, signer, session, region, endpoint_url, profile
     )
     threading.Thread(target=_warm_parser, args=(plan.operation,), daemon=True).start()
-    engine = await asyncio.to_thread(_engine, mode, config, resigner) if owned else engine
+    engine = await asyncio.to_thread(_engine, chosen, config, resigner) if owned else engine
     try:
         if plan.stream and engine.name == "async":
             return _assemble_live(plan, await _live(plan, engine, resigner).run(requests))

@@ -411,3 +411,37 @@ def test_bad_arguments_are_refused_before_sending(server, signer):
 
 def test_default_read_timeout_outlasts_botocores():
     assert bedrock.BEDROCK_CONFIG.read_timeout >= 300 > 60
+
+
+def test_all_keeps_the_answers_when_some_calls_fail(server, signer):
+    for seed in range(500):  # exactly one of the three calls gets a 500
+        behaviour = EndpointBehaviour(faults=FaultRates(internal=0.3), seed=seed)
+        if sum(d.fault == "internal" for d in draws(behaviour, CONVERSE, 3)) == 1:
+            break
+    server.configure(behaviour)
+    once = CONFIG.with_(retry=RetryPolicy(max_attempts=1))
+    run = bedrock.invoke("most of us", n=3, strategy="all", config=once, signer=signer)
+    assert len(run.failures) == 1 and "InternalServerException" in run.failures[0].reason
+    assert sorted(a.text for a in run.answers if a is not None) == ["most of us"] * 2
+    assert run.answers[run.failures[0].index] is None
+
+
+def test_a_streamed_leader_that_breaks_is_reported(server, signer):
+    path = f"/model/{HAIKU}/converse-stream"
+    for seed in range(500):  # the fastest call's stream is cut half way, well after its first token
+        behaviour = EndpointBehaviour(latency=Latency(200, 0.7), faults=FaultRates(truncate=0.4), seed=seed)
+        order = sorted(draws(behaviour, path, 3), key=lambda d: d.delay_s)
+        if order[0].fault == "truncate" and order[1].delay_s - order[0].delay_s > 0.2:
+            break
+    server.configure(behaviour.replace(tokens_per_s=100))
+    with pytest.raises(NoWinnerError, match=r"no call answered \(1 failed, 2 cancelled\)") as info:
+        bedrock.invoke(
+            " ".join(["word"] * 20),
+            n=3,
+            strategy="race",
+            stream=True,
+            config=CONFIG,
+            signer=signer,
+            on_token=lambda token: None,
+        )
+    assert [c.outcome for c in info.value.run.calls].count("cancelled") == 2

@@ -69,8 +69,13 @@ def bedrock_command(
     ] = None,
     system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
     mode: Annotated[
-        str, typer.Option("--mode", help="Engine: async, threads, sequential, processes or subinterpreters.")
-    ] = "async",
+        str | None,
+        typer.Option(
+            "--mode",
+            help="Engine: async, threads, sequential, processes or subinterpreters "
+            "(default: async when aiohttp is installed, else threads).",
+        ),
+    ] = None,
     read_timeout: Annotated[
         float, typer.Option("--read-timeout", min=1.0, help="Seconds to wait for data from the model.")
     ] = _DEFAULT_READ_TIMEOUT,
