@@ -288,6 +288,12 @@ def _mode(mode: str | None) -> str:
     (in AWS Lambda, say, where aiohttp is usually not packaged)."""
     if mode is None:
         mode = "async" if importlib.util.find_spec("aiohttp") is not None else "threads"
+    if mode == "boto3":
+        raise ConfigurationError(
+            "the boto3 engine re-sends each request through boto3 from its parameters, which awspar "
+            "does not keep for Bedrock (botocore marks them sensitive): use async, threads, "
+            "sequential, processes or subinterpreters"
+        )
     engine_class(mode)  # an unknown or unavailable engine is bad input: say so before signing
     return mode
 

@@ -17,7 +17,7 @@ win: max-of-3 over sum-of-3 grows with sigma (``all`` gains less) while min-of-N
 (``race`` and ``first-valid`` gain more). Each sigma in ``--sigmas`` is run in full.
 
     /work/venv13/bin/python benchmarks/bench_bedrock.py [--sigmas 0.2,0.5] [--trials 10]
-        [--fv-trials 20] [--fv-n 3,5] [--out bench-out/bench_bedrock.json]
+        [--fv-trials 20] [--fv-n 3,5] [--out benchmarks/results/bench_bedrock.json]
 
 Prints the ratios per sigma against the targets and writes every measured second to ``--out``.
 """
@@ -225,8 +225,8 @@ def main() -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=REPO_ROOT / "bench-out" / "bench_bedrock.json",
-        help="where the raw numbers go (default bench-out/bench_bedrock.json)",
+        default=REPO_ROOT / "benchmarks" / "results" / "bench_bedrock.json",
+        help="where the raw numbers go (default benchmarks/results/bench_bedrock.json)",
     )
     args = parser.parse_args()
     sigmas = [float(s) for s in args.sigmas.split(",")]

@@ -28,6 +28,7 @@ def run_cli(*args: str, input: str | None = None):
         (("hi", "--api", "invoke", "--model", "meta.llama3-8b-instruct-v1:0"), "supported families"),
         (("hi", "--api", "chat"), "api must be 'converse' or 'invoke'"),
         (("hi", "--mode", "warp"), "unknown engine 'warp'"),
+        (("hi", "--mode", "boto3"), "the boto3 engine re-sends each request"),
         (("--prompt-file", "/no/such/prompt.txt"), "cannot read the prompt file"),
         (("hi", "--prompt-file", "p.txt"), "not both"),
     ],
