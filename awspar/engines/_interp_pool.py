@@ -281,8 +281,8 @@ class _Worker:
                 except OSError:
                     pass
 
-    def stop(self) -> None:
-        """Ask the worker to finish (aborting what it still runs) and wait until it has."""
+    def stop(self, wait: bool = True) -> None:
+        """Ask the worker to finish (aborting what it still runs); wait until it has."""
         with self._lock:
             if not self._stopping:
                 self._stopping = True
@@ -290,7 +290,7 @@ class _Worker:
                     _write_frame(self._inbox_w, (_STOP, 0, None))
                 except OSError:
                     pass
-        if threading.current_thread() not in (self._driver, self._reader):
+        if wait and threading.current_thread() not in (self._driver, self._reader):
             self._driver.join()
             self._reader.join()
 
@@ -341,11 +341,12 @@ class _Worker:
 
 
 class Task(Future[Any]):
-    """The future of one submitted task; ``task_id`` names it to :meth:`InterpreterPool.cancel`."""
+    """The future of one submitted task, with the worker that runs it."""
 
-    def __init__(self, task_id: int) -> None:
+    def __init__(self, task_id: int, worker: _Worker) -> None:
         super().__init__()
         self.task_id = task_id
+        self.worker = worker
 
 
 _live_pools: weakref.WeakSet[InterpreterPool] = weakref.WeakSet()
@@ -376,7 +377,7 @@ class InterpreterPool:
         self._lock = threading.Lock()
         self._next_id = 0
         self._closed = False
-        self._owner: dict[int, _Worker] = {}
+        self._retired: list[_Worker] = []  # crashed workers that were replaced
         self._workers = [self._spawn(i) for i in range(workers)]
         _live_pools.add(self)
         try:
@@ -402,40 +403,33 @@ class InterpreterPool:
             if self._closed:
                 raise RuntimeError("the interpreter pool is closed")
             self._next_id += 1
-            task_id = self._next_id
-            future = Task(task_id)
             slot, worker = min(enumerate(self._workers), key=lambda pair: len(pair[1].pending))
             if not worker.alive:  # a crashed worker is replaced by a fresh one
-                worker.stop()
+                # Not joined here: its reader may still be failing tasks, whose callbacks may
+                # call back into this pool. close() joins it.
+                worker.stop(wait=False)
+                self._retired.append(worker)
                 worker = self._workers[slot] = self._spawn(slot)
                 worker.wait_ready()
-            self._owner[task_id] = worker
-        future.add_done_callback(lambda _: self._forget(task_id))
-        worker.submit(task_id, payload, future)
-        return future
+            task = Task(self._next_id, worker)
+        worker.submit(task.task_id, payload, task)
+        return task
 
     def cancel(self, task: Task) -> None:
         """Abandon a submitted task: the worker cancels its :class:`Cancellation`. The task's future
         still resolves, once the worker has let go of it, so that whoever counts tasks in flight
         counts this one until it really ends."""
-        with self._lock:
-            worker = self._owner.get(task.task_id)
-        if worker is not None:
-            worker.cancel(task.task_id)
+        task.worker.cancel(task.task_id)
 
     def close(self) -> None:
-        """Stop every worker (aborting abandoned tasks) and destroy the interpreters."""
+        """Stop every worker (aborting what they still run) and destroy the interpreters."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        for worker in self._workers:
+        for worker in [*self._workers, *self._retired]:
             worker.stop()
         _live_pools.discard(self)
 
     def _spawn(self, slot: int) -> _Worker:
         return _Worker(f"awspar-interp-{slot}", self.factory, self.args, self.threads)
-
-    def _forget(self, task_id: int) -> None:
-        with self._lock:
-            self._owner.pop(task_id, None)
