@@ -162,7 +162,9 @@ def test_a_step_that_cannot_load_in_a_subinterpreter_fails_clearly_at_start() ->
     # CPython's own single-phase-init test extension refuses isolated interpreters, like
     # cryptography or aiohttp's speedups do; it loads fine in the main interpreter.
     pytest.importorskip("_testsinglephase")
-    engine = get_engine("subinterpreters", FAST_CONFIG, postprocess="_testsinglephase:_clear_globals")
+    from awspar.engines.interpreters import InterpreterEngine
+
+    engine = InterpreterEngine(FAST_CONFIG, postprocess="_testsinglephase:_clear_globals")
     with engine, pytest.raises(WorkerCrashedError, match="failed to start: ImportError: .*subinterpreters"):
         engine.start()
 
