@@ -166,7 +166,7 @@ def test_throttling_fault_and_boto3_retry() -> None:
 
 
 def test_quota_of_concurrent_calls() -> None:
-    behaviour = EndpointBehaviour(latency=Latency(400), quota=Quota(max_concurrent=2))
+    behaviour = EndpointBehaviour(latency=Latency(1500), quota=Quota(max_concurrent=2))
     with BedrockServer(behaviour=behaviour) as server:
         clients = [_runtime(server) for _ in range(4)]
         barrier = threading.Barrier(4)

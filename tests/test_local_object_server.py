@@ -45,7 +45,8 @@ def _http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        with exc:
+            return exc.code, exc.read()
 
 
 def test_crud_through_the_standard_endpoint_variable(monkeypatch: pytest.MonkeyPatch) -> None:

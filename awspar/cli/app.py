@@ -14,6 +14,8 @@ COMMAND_MODULES = (
     "awspar.cli.sign",
     "awspar.cli.bedrock",
     "awspar.cli.s3_get",
+    "awspar.cli.local",
+    "awspar.cli.bench",
 )
 
 

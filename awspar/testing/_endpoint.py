@@ -25,7 +25,7 @@ import struct
 import threading
 import urllib.request
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from aiohttp import web
 
@@ -108,7 +108,7 @@ class LocalEndpoint:
     def running(self) -> bool:
         return self._thread is not None or self._child is not None
 
-    def start(self) -> LocalEndpoint:
+    def start(self) -> Self:
         """Bind and serve; returns once the port accepts connections."""
         if self.running:
             raise RuntimeError(f"{type(self).__name__} is already running")
@@ -138,7 +138,7 @@ class LocalEndpoint:
             self._conn.close()
             self._child = self._conn = None
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -5,11 +5,16 @@ Every fixture starts a real server on 127.0.0.1 and stops it at the end of its s
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from awspar.testing.moto_server import MotoServer
+
+if TYPE_CHECKING:  # the servers need aiohttp, imported only when a fixture runs
+    from awspar.testing.bedrock_server import BedrockServer
+    from awspar.testing.object_server import ObjectServer
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +42,75 @@ def frozen_signing_clock(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setattr("awspar._s3presign.wall_clock", lambda: float(epoch))
 
     return freeze
+
+
+@pytest.fixture
+def make_object_server() -> Iterator[Callable[..., ObjectServer]]:
+    """Factory of started :class:`~awspar.testing.ObjectServer` s, all stopped after the test.
+
+    ``make_object_server({"b": {"k": b"v"}, "big": GeneratedBucket(1000, 1024)},
+    behaviour=EndpointBehaviour(faults=parse_faults("slowdown=0.1"), seed=1), verify=False)``
+    """
+    from awspar.testing.object_server import ObjectServer
+
+    started: list[ObjectServer] = []
+
+    def make(*args: Any, **kwargs: Any) -> ObjectServer:
+        server = ObjectServer(*args, **kwargs).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def object_server(make_object_server: Callable[..., ObjectServer]) -> ObjectServer:
+    """The local S3 endpoint with an empty bucket ``test``, signatures checked, for one test.
+
+    Seed it with ``object_server.put("test", key, body)``; clients use ``object_server.url`` and
+    :data:`awspar.testing.TEST_CREDENTIALS`; ``object_server.stats()`` gives its counters.
+    """
+    return make_object_server({"test": {}})
+
+
+@pytest.fixture
+def make_bedrock_server() -> Iterator[Callable[..., BedrockServer]]:
+    """Factory of started :class:`~awspar.testing.BedrockServer` s, all stopped after the test.
+
+    ``make_bedrock_server(answer="json", behaviour=EndpointBehaviour(quota=Quota(max_concurrent=2)))``
+    """
+    from awspar.testing.bedrock_server import BedrockServer
+
+    started: list[BedrockServer] = []
+
+    def make(**kwargs: Any) -> BedrockServer:
+        server = BedrockServer(**kwargs).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def bedrock_server(make_bedrock_server: Callable[..., BedrockServer]) -> BedrockServer:
+    """The Bedrock runtime simulator (echo answers, signatures checked), for one test."""
+    return make_bedrock_server()
+
+
+@pytest.fixture
+def local_aws_env(
+    object_server: ObjectServer, bedrock_server: BedrockServer, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Point boto3 and awspar at ``object_server`` and ``bedrock_server`` through the standard
+    variables (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_BEDROCK_RUNTIME, test credentials, region);
+    returns them. ``boto3.client("s3")`` then talks to the local endpoint."""
+    from awspar.testing.environment import local_env
+
+    env = local_env(object_server.url, bedrock_server.url)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
