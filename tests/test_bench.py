@@ -33,7 +33,7 @@ def check_layout(document: dict[str, Any], requested: dict[str, list[str]], repe
     assert document["schema"] == SCHEMA
     assert isinstance(document["created"], str) and document["created"].endswith("Z")
     machine = document["machine"]
-    assert machine["cpus"] >= 1 and machine["python"] == "%d.%d.%d" % sys.version_info[:3]
+    assert machine["cpus"] >= 1 and machine["python"] == ".".join(map(str, sys.version_info[:3]))
     assert isinstance(machine["platform"], str) and machine["platform"]
     assert isinstance(document["settings"], dict) and isinstance(document["notes"], list)
     assert [w["name"] for w in document["workloads"]] == list(requested)

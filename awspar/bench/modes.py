@@ -22,8 +22,8 @@ from awspar.bench.tasks import TaskSpec
 __all__ = [
     "SEED_DESCRIPTIONS",
     "Mode",
-    "Prepared",
     "PoolRun",
+    "Prepared",
     "SeedRun",
     "module_missing",
     "needs_313",

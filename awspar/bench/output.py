@@ -89,7 +89,7 @@ def to_json_dict(result: BenchResult, command: str | None = None) -> dict[str, A
             "params": workload.params, "baseline": "SINGLE", "baseline_wall_s": workload.baseline,
             "modes": modes,
         })
-    created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return _clean({
         "schema": SCHEMA, "created": created, "command": command, "elapsed_s": result.elapsed,
         "machine": result.machine, "settings": result.settings, "notes": result.notes, "workloads": workloads,

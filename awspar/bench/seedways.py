@@ -52,7 +52,7 @@ _START_METHOD = "spawn"
 def subinterpreters_missing() -> str | None:
     """Why this Python cannot run the subinterpreter ways, or ``None`` when it can."""
     if sys.version_info < (3, 13):
-        return "subinterpreters need Python 3.13+ (this is %d.%d)" % sys.version_info[:2]
+        return f"subinterpreters need Python 3.13+ (this is {sys.version_info[0]}.{sys.version_info[1]})"
     return None
 
 
@@ -127,7 +127,7 @@ def _in_subinterpreter(index: int, spec: TaskSpec) -> TaskRecord:
 def _subprocesses(specs: Sequence[TaskSpec], inner_subinterpreter: bool) -> list[TaskRecord]:
     """One spawned process per task, all started at once; each task's bar ends when the parent
     sees its process gone."""
-    context = multiprocessing.get_context(_START_METHOD)
+    context: Any = multiprocessing.get_context(_START_METHOD)
     pending: dict[int, tuple[int, Any, Any, float]] = {}
     for index, spec in enumerate(specs):
         receiver, sender = context.Pipe(duplex=False)
@@ -144,15 +144,16 @@ def _subprocesses(specs: Sequence[TaskSpec], inner_subinterpreter: bool) -> list
             gone = time.perf_counter()
             index, process, receiver, asked = pending.pop(sentinel)
             process.join()
+            value: Any
             try:
                 status, value = receiver.recv() if receiver.poll() else ("error", f"exit code {process.exitcode}")
             except EOFError:
                 status, value = "error", f"the process ended with exit code {process.exitcode}"
             receiver.close()
             if status == "ok":
-                records[index] = _record(index, value, asked, gone)
+                records[index] = _record(index, list(value), asked, gone)
             else:
-                records[index] = TaskRecord(index, (Segment("error", asked, gone),), value)
+                records[index] = TaskRecord(index, (Segment("error", asked, gone),), str(value))
     return [records[i] for i in range(len(specs))]
 
 

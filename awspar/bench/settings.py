@@ -7,7 +7,7 @@ Every field left ``None`` takes the workload's own default (:data:`DEFAULTS` for
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from awspar._errors import ConfigurationError
@@ -27,7 +27,7 @@ class WorkloadParams:
     fib: int = 30  # cpu: the Fibonacci number each task computes
     sleep_s: float = 1.0  # sleep: seconds each task sleeps
     size: int = 100 * 1024  # s3: bytes per object
-    latency: Latency = Latency()  # s3/bedrock: the local endpoint's time to first byte
+    latency: Latency = field(default_factory=Latency)  # s3/bedrock: the local endpoint's time to first byte
 
 
 #: A full run: the seed's sizes (Fibonacci, 10 x sleep(1), 10 S3 objects of ~100 KB with 50 ms to

@@ -186,6 +186,8 @@ class S3EngineRun:
     def __init__(self, context: S3Context, kind: str) -> None:
         self.context = context
         self.engine = context.make_engine(kind, resign=context.signer.resign)
+        if kind == "processes":  # its start() does not wait for the workers: one HEAD makes sure they are up
+            self.engine.send(context.signer.presign("HeadObject", {"Bucket": context.bucket, "Key": context.keys[0]}))
 
     def run(self) -> list[TaskRecord]:
         from awspar.s3 import get_objects
@@ -335,12 +337,22 @@ def _first_client(context: Context) -> Any:
     return boto3_client(context.specs[0])
 
 
-def _engine_modes(run: Callable[[Any, str], Prepared], what: str) -> list[Mode]:
+def _engine_modes(run: Callable[[Any, str], Prepared], what: str, kinds: Sequence[str] = ENGINES,
+                  suffix: str = "") -> list[Mode]:
+    """One mode per awspar engine ``kind``: ``awspar-<kind><suffix>``, prepared by ``run(context, kind)``."""
+
+    def prepare(kind: str) -> Callable[[Any], Prepared]:
+        return lambda context: run(context, kind)
+
     return [
-        Mode(f"awspar-{kind}", "awspar", f"awspar {kind} engine, {what}",
-             (lambda context, kind=kind: run(context, kind)), _ENGINE_MISSING.get(kind, lambda: None))
-        for kind in ENGINES
+        Mode(f"awspar-{kind}{suffix}", "awspar", f"awspar {kind} engine, {what}", prepare(kind),
+             _ENGINE_MISSING.get(kind, _always_available))
+        for kind in kinds
     ]
+
+
+def _always_available() -> str | None:
+    return None
 
 
 def _cpu_pool(context: Context) -> Prepared:
@@ -361,8 +373,7 @@ WORKLOADS: dict[str, Workload] = {
     ),
     "sleep": Workload(
         "sleep", "sleep(s), one task each", SleepContext, tuple(seed_modes(_specs)),
-        ("SINGLE", "ASYNC", "SUBPROCESS", "THREADS", "SUBINTERPRETER", "SUBINTERPRETER_THREADS",
-         "SUBINTERPRETER_SUBPROC"),
+        ("SINGLE", "ASYNC", "THREADS", "SUBINTERPRETER_THREADS"),
     ),
     "s3": Workload(
         "s3", "S3 GetObject of N objects", S3Context,
@@ -378,9 +389,8 @@ WORKLOADS: dict[str, Workload] = {
         "bedrock", "Bedrock InvokeModel, N calls of one prompt", BedrockContext,
         (*seed_modes(_specs, _first_client, " (boto3 InvokeModel)"),
          *_engine_modes(lambda context, kind: BedrockEngineRun(context, kind, race=False), "every answer kept"),
-         *(Mode(f"awspar-{kind}-race", "awspar", f"awspar {kind} engine, race: first answer wins, the rest cancelled",
-                (lambda context, kind=kind: BedrockEngineRun(context, kind, race=True)), _ENGINE_MISSING.get(kind, lambda: None))
-           for kind in ("async", "threads")),
+         *_engine_modes(lambda context, kind: BedrockEngineRun(context, kind, race=True),
+                        "race: first answer wins, the rest cancelled", ("async", "threads"), "-race"),
          Mode("boto3-threads", "boto3", "boto3 InvokeModel, one shared client in a thread pool",
               lambda context: BedrockEngineRun(context, "boto3", race=False))),
         (*_SEED_IO, "boto3-threads", "awspar-sequential", "awspar-threads", "awspar-async",
