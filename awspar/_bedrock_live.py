@@ -102,14 +102,15 @@ class LiveStreams:
         winner: int | None = None
         slots = asyncio.Semaphore(self._engine.config.concurrency)
         async with self._engine._session() as session:
-            self._tasks = {
-                call.index: asyncio.ensure_future(self._drive(session, slots, call)) for call in calls
+            self._tasks = {  # named by index, so that calls ending together are judged in input order
+                call.index: asyncio.create_task(self._drive(session, slots, call), name=f"{call.index:08d}")
+                for call in calls
             }
             pending: set[asyncio.Task[_Call]] = set(self._tasks.values())
             try:
                 while pending and winner is None:
                     done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
+                    for task in sorted(done, key=lambda t: t.get_name()):
                         if task.cancelled():
                             continue
                         call = task.result()

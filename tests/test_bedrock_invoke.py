@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 import sys
 import time
 from collections.abc import Iterator
@@ -179,6 +180,10 @@ def test_first_valid_with_no_valid_answer_says_so(server, signer):
             "json please", n=3, strategy="first-valid", validator="json", config=CONFIG, signer=signer
         )
     assert [c.outcome for c in info.value.run.calls] == ["rejected"] * 3
+    copy = pickle.loads(pickle.dumps(info.value))  # errors cross process boundaries
+    assert str(copy) == str(info.value) and [c.reason for c in copy.run.calls] == [
+        c.reason for c in info.value.run.calls
+    ]
 
 
 def test_first_valid_with_a_regex_and_a_callable(server, signer):
