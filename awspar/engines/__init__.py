@@ -9,6 +9,7 @@ name                how                                                    needs
 ``subinterpreters`` isolated interpreters with their own GIL, urllib3       Python 3.13+
 ``processes``       worker processes, each with its own urllib3 pool        urllib3
 ``boto3``           the plain boto3 call, in threads (a baseline)           boto3
+``dask``            batches sent from the workers of a Dask cluster         distributed
 ==================  =====================================================  =================
 
 >>> from awspar.engines import get_engine
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ENGINE_NAMES", "engine_class", "get_engine"]
 
-ENGINE_NAMES = ("sequential", "threads", "async", "subinterpreters", "processes", "boto3")
+ENGINE_NAMES = ("sequential", "threads", "async", "subinterpreters", "processes", "boto3", "dask")
 
 # mode -> (module, class)
 _ENGINES = {
@@ -45,6 +46,7 @@ _ENGINES = {
     "subinterpreters": ("awspar.engines.interpreters", "InterpreterEngine"),
     "processes": ("awspar.engines.processes", "ProcessEngine"),
     "boto3": ("awspar.engines.boto3_baseline", "Boto3Engine"),
+    "dask": ("awspar.engines.dask_engine", "DaskEngine"),
 }
 _SUBINTERPRETERS_NEED = (3, 13)
 
@@ -74,6 +76,7 @@ def get_engine(
 
     ``resign`` re-signs requests whose signature would be stale when sent (pass the signer's
     ``resign``); ``options`` are the engine's own (e.g. ``threads=`` for ``threads``,
-    ``session=``/``endpoint_url=``/``client_factory=`` for ``boto3``).
+    ``session=``/``endpoint_url=``/``client_factory=`` for ``boto3``, ``client=``/``scheduler=``/
+    ``batch_size=``/``max_batches=`` for ``dask``).
     """
     return engine_class(mode)(config, resign=resign, **options)
