@@ -89,6 +89,7 @@ class LocalEndpoint:
         self._stats = EndpointStats()
         self._planner = FaultPlanner(self.behaviour)
         self._quota = QuotaGate(self.behaviour.quota)
+        self.quiet = self.behaviour.quiet  # read on every request: computed once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._child: Any = None
@@ -174,6 +175,7 @@ class LocalEndpoint:
 
         def apply() -> None:
             self.behaviour = behaviour
+            self.quiet = behaviour.quiet
             self._planner = FaultPlanner(behaviour)
             self._quota = QuotaGate(behaviour.quota)
 

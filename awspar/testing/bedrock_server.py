@@ -189,7 +189,7 @@ class BedrockServer(LocalEndpoint):
         family = self._family(model_id)
         converse = operation.startswith("Converse")
         prompt = _read_prompt(body, "converse" if converse else family)
-        decision = Decision() if self.behaviour.quiet else self.decide(request)
+        decision = Decision() if self.quiet else self.decide(request)
         fault = decision.fault
         wait = decision.delay_s + (self.behaviour.faults.stall_s if fault == "stall" else 0.0)
         if fault == "stall":

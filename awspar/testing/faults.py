@@ -176,12 +176,13 @@ class FaultPlanner:
 
     def __init__(self, behaviour: EndpointBehaviour) -> None:
         self.behaviour = behaviour
+        self._active = behaviour.latency.median_ms > 0 or behaviour.faults.any()
         self._seen: collections.Counter[str] = collections.Counter()
 
     def decide(self, request_key: str) -> Decision:
         """The decision for the next occurrence of ``request_key`` (e.g. ``"GET /bucket/key"``)."""
         behaviour = self.behaviour
-        if behaviour.latency.median_ms <= 0 and not behaviour.faults.any():
+        if not self._active:
             return _NOTHING
         occurrence = self._seen[request_key]
         self._seen[request_key] = occurrence + 1

@@ -213,6 +213,11 @@ class _Bucket:
     generated: GeneratedBucket | None = None
     deleted: set[str] = field(default_factory=set)  # generated keys deleted since start
 
+    @functools.cached_property
+    def last_modified(self) -> str:
+        """``Last-Modified`` of the generated objects: when the bucket was made."""
+        return formatdate(self.created, usegmt=True)
+
     def put(self, key: str, obj: _Object) -> None:
         if key not in self.objects:
             bisect.insort(self.keys, key)
@@ -315,7 +320,7 @@ class ObjectServer(LocalEndpoint):
             if failure is not None:
                 self.count("Unauthorized")
                 return self._error(request, failure.code, failure.message, failure.status)
-        decision = None if self.behaviour.quiet else self.decide(request)
+        decision = None if self.quiet else self.decide(request)
         if decision is not None:
             early = await self._serve_fault(request, decision)
             if early is not None:
@@ -392,7 +397,7 @@ class ObjectServer(LocalEndpoint):
             assert spec is not None
             size = spec.size
             etag, crc32 = _generated_digests(spec, key)
-            headers = {"ETag": f'"{etag}"', "Last-Modified": formatdate(bucket.created, usegmt=True),
+            headers = {"ETag": f'"{etag}"', "Last-Modified": bucket.last_modified,
                        "Content-Type": "binary/octet-stream", "Accept-Ranges": "bytes"}
         else:
             return self._error(request, "NoSuchKey", resource=key)
