@@ -64,17 +64,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.engines.base import Engine
     from awspar.signer import Signer
 
-__all__ = [
-    "LARGE_OBJECTS_AT_ONCE", "MiB", "ObjectResult", "aget_objects", "get_objects", "resign_keeping_added_headers",
-]
+__all__ = ["LARGE_OBJECTS_AT_ONCE", "MiB", "ObjectResult", "aget_objects", "get_objects"]
 
 MiB = 1024 * 1024
 #: Large objects whose parts are fetched at the same time.
 LARGE_OBJECTS_AT_ONCE = 2
 #: Presigned URLs live this long; the engine re-signs any that would expire before being sent.
 _PRESIGN_EXPIRES = 3600
-# Headers awspar adds to a presigned GET (unsigned, as S3 allows); kept across re-signing.
-_ADDED_HEADERS = ("Range", "If-Match")
 # Files below this size are verified inline, larger ones on a helper thread (the loop keeps going).
 _INLINE_VERIFY = 4 * MiB
 _ERROR_BODY_MAX = 64 * 1024
@@ -489,16 +485,6 @@ def _read_error_body(response: RawResponse) -> bytes:
 
 # -- the public functions ---------------------------------------------------------------------------
 
-def resign_keeping_added_headers(resign: Callable[[SignedRequest], SignedRequest]) -> Callable[[SignedRequest], SignedRequest]:
-    """A re-sign callback that keeps the unsigned ``Range``/``If-Match`` added to a presigned GET
-    (the signer re-signs from the API parameters, which do not carry them)."""
-    def resign_keeping(request: SignedRequest) -> SignedRequest:
-        fresh = resign(request)
-        extra = {k: v for k, v in request.headers.items() if k in _ADDED_HEADERS and k not in fresh.headers}
-        return dataclasses.replace(fresh, headers={**fresh.headers, **extra}) if extra else fresh
-    return resign_keeping
-
-
 async def _refs(bucket: str, keys: Any, prefix: str | None, signer: Signer, engine: Engine) -> AsyncIterator[ObjectRef]:
     """The keys to fetch: ``keys`` first, then everything under ``prefix``."""
     if isinstance(keys, str):
@@ -586,7 +572,7 @@ async def aget_objects(
 
             options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
                        "endpoint_url": endpoint_url}
-        engine = get_engine(mode, config, resign=resign_keeping_added_headers(signer.resign), **options)
+        engine = get_engine(mode, config, resign=signer.resign, **options)
     if presigned is None:
         presigned = engine.name != "boto3"  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
@@ -635,7 +621,7 @@ def get_objects(
       without it each result carries the bytes in ``data``.
     - ``mode``: the engine (``sequential``, ``threads``, ``async``, ``subinterpreters``,
       ``processes``, ``boto3``), or pass a ready ``engine`` (made with
-      ``resign=resign_keeping_added_headers(signer.resign)`` so that a re-signed part keeps its
+      ``resign=signer.resign`` so that a re-signed part keeps its
       ``Range``); ``concurrency`` / ``config`` tune it.
     - ``signer`` or ``session`` / ``profile`` / ``region`` / ``endpoint_url``: whose credentials
       and which endpoint (the standard AWS settings apply as for boto3).

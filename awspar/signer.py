@@ -11,6 +11,7 @@ headers, body) for any operation of any service, with every per-operation custom
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
@@ -50,6 +51,8 @@ _TRANSPORT_HEADERS = frozenset({"expect", "transfer-encoding"})
 _SIGV2 = frozenset({"s3", "s3-query", "s3-presign-post", "v2"})
 # The value botocore quotes in a validation report line: "..., value: <it>, type: ..."
 _REPORTED_VALUE = re.compile(r"value: .*?(, type:|, valid|$)")
+# The list of signed header names in a SigV4 Authorization header: "..., SignedHeaders=a;b;c, ..."
+_SIGNED_HEADERS = re.compile(r"SignedHeaders=([^,\s]*)")
 
 
 class Signer:
@@ -211,7 +214,21 @@ class Signer:
 
     def resign(self, request: SignedRequest) -> SignedRequest:
         """A freshly signed copy of ``request`` (same operation and parameters, same kind:
-        header-signed or presigned with the same lifetime). Engines call it for stale requests."""
+        header-signed or presigned with the same lifetime). Engines call it for stale requests.
+
+        Headers the caller added after signing, outside the signature (an unsigned ``Range`` or
+        ``If-Match`` on a presigned S3 GET), are carried over as they are: any header of
+        ``request`` that its signature does not cover (not in ``X-Amz-SignedHeaders``, or in the
+        ``Authorization`` header's ``SignedHeaders``) and that the fresh request does not set.
+        """
+        fresh = self._resign_from_params(request)
+        added = _unsigned_headers(request)
+        taken = {name.lower() for name in fresh.headers}
+        extra = {name: value for name, value in added.items() if name.lower() not in taken}
+        return dataclasses.replace(fresh, headers={**fresh.headers, **extra}) if extra else fresh
+
+    def _resign_from_params(self, request: SignedRequest) -> SignedRequest:
+        """``request`` signed anew from its operation and kept parameters alone."""
         if request.params is None:
             raise ConfigurationError(
                 f"cannot re-sign {request.operation or 'this request'}: its parameters were not kept "
@@ -336,6 +353,18 @@ def _lift(request: Any) -> tuple[str, str, dict[str, str], bytes]:
     if body and not any(name.lower() == "content-length" for name in headers):
         headers["Content-Length"] = str(len(body))
     return request.method, request.url, headers, body
+
+
+def _unsigned_headers(request: SignedRequest) -> dict[str, str]:
+    """The headers of ``request`` its SigV4 signature does not cover (``Authorization`` aside)."""
+    if "X-Amz-Signature=" in request.url and not any(name.lower() == "authorization" for name in request.headers):
+        listed = parse_qs(urlsplit(request.url).query).get("X-Amz-SignedHeaders", [""])[0]
+    else:
+        authorization = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
+        found = _SIGNED_HEADERS.search(authorization)
+        listed = found.group(1) if found else ""
+    signed = {name.strip().lower() for name in listed.split(";")} | {"authorization"}
+    return {name: value for name, value in request.headers.items() if name.lower() not in signed}
 
 
 def _text_headers(items: Iterable[tuple[str, Any]]) -> dict[str, str]:

@@ -41,7 +41,7 @@ from typing import Any
 import boto3
 
 from awspar import EngineConfig
-from awspar.s3 import MiB, get_objects, resign_keeping_added_headers
+from awspar.s3 import MiB, get_objects
 from awspar.testing.credentials import TEST_CREDENTIALS
 from awspar.testing.faults import EndpointBehaviour, Latency
 from awspar.testing.object_server import GeneratedBucket, ObjectServer
@@ -103,7 +103,7 @@ def _fetch_all(bucket: str, keys: list[str], url: str, mode: str, concurrency: i
     if warm is None:
         signer = Signer("s3", session=_session(), endpoint_url=url)
         warm = _WARM[(url, mode, concurrency)] = (signer, get_engine(mode, EngineConfig(concurrency=concurrency),
-                                                                     resign=resign_keeping_added_headers(signer.resign)))
+                                                                     resign=signer.resign))
     signer, engine = warm
     results = list(get_objects(bucket, keys, signer=signer, engine=engine, **kwargs))
     bad = [r for r in results if not r.ok]

@@ -25,7 +25,6 @@ import time
 from typing import Any
 
 from awspar import EngineConfig, Signer, get_engine, get_objects
-from awspar.s3 import resign_keeping_added_headers
 
 # Made once per execution environment, at cold start, and reused by every warm invocation: the
 # signer's botocore client (credentials from the Lambda environment) and the engine's connection
@@ -35,8 +34,8 @@ SIGNER = Signer("s3")
 ENGINE = get_engine(
     os.environ.get("AWSPAR_ENGINE", "threads"),
     EngineConfig(concurrency=CONCURRENCY),
-    # A presigned GET that waits too long is re-signed; this keeps its Range header.
-    resign=resign_keeping_added_headers(SIGNER.resign),
+    # A presigned GET that waits too long is re-signed (keeping its Range header).
+    resign=SIGNER.resign,
 )
 #: Objects listed one by one in the answer (Lambda answers are at most 6 MB).
 MAX_LISTED = 1000

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import pickle
 import re
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -284,6 +286,33 @@ def test_resign_a_presigned_url_keeps_its_lifetime(frozen_signing_clock) -> None
     frozen_signing_clock(INSTANT + 1000)
     new = signer.resign(old)
     assert "X-Amz-Expires=120" in new.url and new.expires_at == INSTANT + 1120 and "Authorization" not in new.headers
+
+
+@pytest.mark.timeout(30)
+def test_resign_keeps_headers_added_outside_the_signature(object_server, frozen_signing_clock, http) -> None:
+    from awspar.testing import TEST_CREDENTIALS
+
+    object_server.put("test", "ten.txt", b"0123456789")
+    signer = Signer("s3", session=boto3.Session(**TEST_CREDENTIALS.boto3_kwargs()), endpoint_url=object_server.url)
+    frozen_signing_clock(int(time.time()) - 7200)
+    old = signer.presign("get_object", {"Bucket": "test", "Key": "ten.txt"}, expires_in=60)
+    ranged = dataclasses.replace(old, headers={**old.headers, "Range": "bytes=2-5"})
+    assert send(http, ranged).status == 403  # expired long ago
+    frozen_signing_clock(int(time.time()))
+    fresh = signer.resign(ranged)
+    assert fresh.headers["Range"] == "bytes=2-5" and fresh.url != old.url
+    answer = send(http, fresh)
+    assert (answer.status, answer.data) == (206, b"2345")
+
+    # Header-signed: what the Authorization header's SignedHeaders leaves out is kept too, while
+    # the signed headers (date, signature) are made anew.
+    signed = signer.sign("get_object", {"Bucket": "test", "Key": "ten.txt"})
+    added = dataclasses.replace(signed, headers={**signed.headers, "Range": "bytes=7-"})
+    frozen_signing_clock(int(time.time()) + 1)
+    again = signer.resign(added)
+    assert again.headers["Range"] == "bytes=7-" and again.headers["Authorization"] != signed.headers["Authorization"]
+    answer = send(http, again)
+    assert (answer.status, answer.data) == (206, b"789")
 
 
 def test_resign_needs_kept_params() -> None:
