@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "TransportError": "awspar._errors",
     "ConnectError": "awspar._errors",
     "IncompleteBodyError": "awspar._errors",
+    "CancelledError": "awspar._errors",
     "ServiceError": "awspar._errors",
     "WorkerCrashedError": "awspar._errors",
     "NoWinnerError": "awspar._errors",
@@ -38,8 +39,8 @@ _EXPORTS: dict[str, str] = {
     "ENGINE_NAMES": "awspar.engines",
     "Engine": "awspar.engines.base",
     "RaceResult": "awspar.engines.base",
-    "parse": "awspar.parse",
-    "parse_response": "awspar.parse",
+    "parse": "awspar.parsing",
+    "parse_response": "awspar.parsing",
     "get_objects": "awspar.s3",
     "aget_objects": "awspar.s3",
     "ObjectResult": "awspar.s3",
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar._config import DEFAULT_CONFIG, EngineConfig, RetryPolicy
     from awspar._errors import (
         AwsparError,
+        CancelledError,
         ConfigurationError,
         ConnectError,
         EngineUnavailableError,
@@ -70,7 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from awspar._models import FileSink, RawResponse, SignedRequest, Span
     from awspar.bedrock import BedrockAnswer, BedrockCall, BedrockRun, LargeRaceWarning
-    from awspar.parse import parse, parse_response
+    from awspar.parsing import parse, parse_response
     from awspar.s3 import ObjectResult, aget_objects, get_objects
     from awspar.engines import ENGINE_NAMES, get_engine
     from awspar.engines.base import Engine, RaceResult

@@ -13,7 +13,8 @@ error text ever contains a secret key, a session token or a signature.
     ├── TransportError              no usable HTTP response arrived
     │   ├── ConnectError
     │   ├── TimeoutError             (also a builtin TimeoutError)
-    │   └── IncompleteBodyError      (fewer bytes than Content-Length)
+    │   ├── IncompleteBodyError      (fewer bytes than Content-Length)
+    │   └── CancelledError           (stopped on purpose: a race or hedge loser; never retried)
     ├── ServiceError                AWS answered with an error (code, message, status, request id)
     ├── WorkerCrashedError          a worker process or interpreter died
     └── NoWinnerError               a race or first-valid run where no call was accepted
@@ -36,6 +37,7 @@ __all__ = [
     "ConnectError",
     "TimeoutError",
     "IncompleteBodyError",
+    "CancelledError",
     "ServiceError",
     "WorkerCrashedError",
     "NoWinnerError",
@@ -112,9 +114,11 @@ class EngineUnavailableError(ConfigurationError):
 
 
 class TransportError(AwsparError):
-    """No usable HTTP response arrived. ``attempts`` says how many were made."""
+    """No usable HTTP response arrived. ``attempts`` says how many were made; ``cancelled`` is
+    True only for a :class:`CancelledError`."""
 
     attempts: int = 1
+    cancelled: bool = False
 
 
 class ConnectError(TransportError, ConnectionError):
@@ -127,6 +131,13 @@ class TimeoutError(TransportError, builtins.TimeoutError):
 
 class IncompleteBodyError(TransportError):
     """The body was shorter than its Content-Length: never a silent truncation."""
+
+
+class CancelledError(TransportError):
+    """The call was stopped on purpose (another call won the race, or its hedge answered first);
+    it is never retried. Not :class:`asyncio.CancelledError`: this one is an ordinary result."""
+
+    cancelled = True
 
 
 class ServiceError(AwsparError):

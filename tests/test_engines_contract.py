@@ -21,7 +21,7 @@ pytest.importorskip("aiohttp", reason="the local object endpoint needs aiohttp: 
 import boto3
 
 from awspar import EngineConfig, FileSink, RetryPolicy, SignedRequest
-from awspar._errors import ConfigurationError, ConnectError, IncompleteBodyError, TimeoutError
+from awspar._errors import CancelledError, ConfigurationError, ConnectError, IncompleteBodyError, TimeoutError
 from awspar.engines import get_engine
 from awspar.engines.base import Engine
 from awspar.signer import Signer
@@ -295,6 +295,7 @@ def test_race_keeps_the_first_answer_and_cancels_the_rest(make_engine: Callable[
     losers = [r for r in result.results if r.index != 2]
     assert all(not r.ok and r.spans and r.spans[-1].outcome == "cancelled" for r in losers)
     assert all(r.attempts == 1 for r in losers)  # never retried
+    assert all(isinstance(r.error, CancelledError) and r.error.cancelled for r in losers)
 
 
 @pytest.mark.timeout(60)

@@ -11,6 +11,7 @@ import pytest
 
 from awspar import EngineConfig, RetryPolicy, SignedRequest
 from awspar._errors import (
+    CancelledError,
     ConfigurationError,
     ConnectError,
     EngineUnavailableError,
@@ -88,6 +89,14 @@ def test_worker_crash_is_not_retried() -> None:
     run.prepare()
     final = run.record([Outcome.failed(1.0, WorkerCrashedError("worker 12 died"))])
     assert not isinstance(final, float) and isinstance(final.error, WorkerCrashedError) and final.attempts == 1
+
+
+def test_a_cancelled_attempt_is_not_retried_and_crosses_as_plain_data() -> None:
+    run = run_for(EngineConfig())
+    run.prepare()
+    stopped = Outcome.failed(1.0, CancelledError("cancelled"))
+    final = run.record([Outcome.from_tuple(stopped.to_tuple())])
+    assert not isinstance(final, float) and isinstance(final.error, CancelledError) and final.attempts == 1
 
 
 def test_stale_request_is_resigned_through_the_callback() -> None:

@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from awspar import SignedRequest, ServiceError, TransportError, EngineConfig, RetryPolicy
-from awspar._errors import IncompleteBodyError
+from awspar._errors import CancelledError, IncompleteBodyError
 
 SECRET_SIG = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
 TOKEN = "FwoGZXIvYXdzEXAMPLETOKEN"
@@ -59,6 +59,9 @@ def test_errors_pickle_with_their_fields() -> None:
         "SlowDown", 503, "req-1", True, True)
     short = pickle.loads(pickle.dumps(IncompleteBodyError("got 3 of 10 bytes", attempts=4)))
     assert isinstance(short, TransportError) and short.attempts == 4
+    stopped = pickle.loads(pickle.dumps(CancelledError("another call won", attempts=2)))
+    assert isinstance(stopped, TransportError) and stopped.cancelled and stopped.attempts == 2
+    assert not short.cancelled
 
 
 def test_config_rejects_nonsense_and_backoff_is_capped() -> None:

@@ -31,6 +31,7 @@ from awspar._config import EngineConfig, RetryPolicy
 from awspar._errors import (
     THROTTLING_CODES,
     AwsparError,
+    CancelledError,
     ConfigurationError,
     ConnectError,
     IncompleteBodyError,
@@ -61,7 +62,7 @@ Resign = Callable[[SignedRequest], SignedRequest]
 # Error classes an Outcome can carry, by name: plain data crosses interpreters and processes.
 _ERROR_KINDS: dict[str, type[AwsparError]] = {
     cls.__name__: cls
-    for cls in (TransportError, ConnectError, TimeoutError, IncompleteBodyError, WorkerCrashedError)
+    for cls in (TransportError, ConnectError, TimeoutError, IncompleteBodyError, CancelledError, WorkerCrashedError)
 }
 # Look for an error code only in small error bodies.
 _MAX_ERROR_BODY = 64 * 1024
@@ -82,9 +83,9 @@ def split_job(job: Job) -> tuple[SignedRequest, FileSink | None]:
     return request, sink
 
 
-def cancelled_error(attempts: int) -> TransportError:
+def cancelled_error(attempts: int) -> CancelledError:
     """The error a cancelled call (a race loser) carries."""
-    return TransportError("cancelled: another call won the race", attempts=attempts, cancelled=True)
+    return CancelledError("cancelled: another call won the race", attempts=attempts)
 
 
 @dataclass
@@ -296,8 +297,8 @@ class RequestRun:
     def _should_retry(self, outcome: Outcome) -> bool:
         if self.attempt >= self.policy.retry.max_attempts:
             return False
-        if outcome.error is not None:
-            return isinstance(outcome.error, TransportError)
+        if outcome.error is not None:  # a cancelled attempt was stopped on purpose
+            return isinstance(outcome.error, TransportError) and not isinstance(outcome.error, CancelledError)
         if self.policy.retry.should_retry_status(outcome.status):
             return True
         return error_code(outcome.status, outcome.headers, outcome.body) in THROTTLING_CODES

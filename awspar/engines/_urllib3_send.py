@@ -19,7 +19,14 @@ from typing import Any
 import urllib3
 from urllib3 import exceptions as u3
 
-from awspar._errors import AwsparError, ConnectError, IncompleteBodyError, TimeoutError, TransportError
+from awspar._errors import (
+    AwsparError,
+    CancelledError,
+    ConnectError,
+    IncompleteBodyError,
+    TimeoutError,
+    TransportError,
+)
 from awspar.engines._attempts import Outcome, describe_failure
 
 __all__ = ["CHUNK_SIZE", "CancelToken", "make_pool", "send_once"]
@@ -93,7 +100,7 @@ def send_once(
         first_byte = time.perf_counter()
         if cancel is not None and not cancel.attach(response):
             _abort(response)
-            return Outcome.failed(start, TransportError("cancelled"))
+            return Outcome.failed(start, CancelledError("cancelled"))
         status = response.status
         resp_headers = dict(response.headers)
         expected = _expected_length(method, status, resp_headers)
@@ -138,7 +145,7 @@ def _stream_to_file(response: Any, path: str, offset: int, cancel: CancelToken |
         file.seek(offset)
         for chunk in response.stream(CHUNK_SIZE, decode_content=False):
             if cancel is not None and cancel.cancelled:
-                raise TransportError("cancelled while streaming")
+                raise CancelledError("cancelled while streaming")
             file.write(chunk)
             written += len(chunk)
     return written

@@ -33,7 +33,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import ConfigurationError, TransportError, WorkerCrashedError
+from awspar._errors import CancelledError, ConfigurationError, WorkerCrashedError
 from awspar._models import FileSink, SignedRequest
 from awspar.engines._attempts import Outcome, Resign
 from awspar.engines._interp_pool import (
@@ -115,7 +115,7 @@ class _SendService:
         token = CancelToken()
         cancellation.on_cancel(token.cancel)
         if token.cancelled:  # abandoned before it started
-            return Outcome.failed(time.perf_counter(), TransportError("cancelled")).to_tuple()
+            return Outcome.failed(time.perf_counter(), CancelledError("cancelled")).to_tuple()
         _current_attempt.token = token
         try:
             outcome = send_once(self._pool, method, url, dict(headers), body, sink, token)
