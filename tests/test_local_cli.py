@@ -30,6 +30,15 @@ def _start(*args: str) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+def _reap(process: subprocess.Popen[str]) -> None:
+    """Kill the server if a failed test left it running; close its pipes."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    process.stdout.close()  # type: ignore[union-attr]
+    process.stderr.close()  # type: ignore[union-attr]
+
+
 def _read_env(stdout: IO[str], lines: int = 6) -> dict[str, str]:
     env = {}
     for _ in range(lines):
@@ -77,11 +86,7 @@ def test_local_serves_both_endpoints_and_stops_on_a_signal(sig: signal.Signals, 
         assert "stopped" in stderr and "Traceback" not in stderr
         assert _port_closed(env["AWS_ENDPOINT_URL_S3"]) and _port_closed(env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"])
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()  # type: ignore[union-attr]
-        process.stderr.close()  # type: ignore[union-attr]
+        _reap(process)
 
 
 def test_local_json_output_faults_and_fixed_ports() -> None:
@@ -102,11 +107,7 @@ def test_local_json_output_faults_and_fixed_ports() -> None:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()  # type: ignore[union-attr]
-        process.stderr.close()  # type: ignore[union-attr]
+        _reap(process)
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -6,15 +6,18 @@ Every fixture starts a real server on 127.0.0.1 and stops it at the end of its s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from awspar.testing.moto_server import MotoServer
 
 if TYPE_CHECKING:  # the servers need aiohttp, imported only when a fixture runs
+    from awspar.testing._endpoint import LocalEndpoint
     from awspar.testing.bedrock_server import BedrockServer
     from awspar.testing.object_server import ObjectServer
+
+_Server = TypeVar("_Server", bound="LocalEndpoint")
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +47,22 @@ def frozen_signing_clock(monkeypatch: pytest.MonkeyPatch):
     return freeze
 
 
+def _server_factory(cls: type[_Server]) -> Iterator[Callable[..., _Server]]:
+    """Yield ``make(*args, **kwargs)``, which starts a ``cls``; stop every one afterwards."""
+    started: list[_Server] = []
+
+    def make(*args: Any, **kwargs: Any) -> _Server:
+        server = cls(*args, **kwargs).start()
+        started.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in started:
+            server.stop()
+
+
 @pytest.fixture
 def make_object_server() -> Iterator[Callable[..., ObjectServer]]:
     """Factory of started :class:`~awspar.testing.ObjectServer` s, all stopped after the test.
@@ -53,16 +72,7 @@ def make_object_server() -> Iterator[Callable[..., ObjectServer]]:
     """
     from awspar.testing.object_server import ObjectServer
 
-    started: list[ObjectServer] = []
-
-    def make(*args: Any, **kwargs: Any) -> ObjectServer:
-        server = ObjectServer(*args, **kwargs).start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
+    yield from _server_factory(ObjectServer)
 
 
 @pytest.fixture
@@ -83,16 +93,7 @@ def make_bedrock_server() -> Iterator[Callable[..., BedrockServer]]:
     """
     from awspar.testing.bedrock_server import BedrockServer
 
-    started: list[BedrockServer] = []
-
-    def make(**kwargs: Any) -> BedrockServer:
-        server = BedrockServer(**kwargs).start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
+    yield from _server_factory(BedrockServer)
 
 
 @pytest.fixture
