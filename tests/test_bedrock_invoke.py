@@ -101,17 +101,7 @@ def test_all_returns_every_answer_in_input_order(server, signer, mode):
     assert server.stats()["operations"] == {"Converse": 5}
 
 
-# Engines whose race abandons a loser still waiting for its first byte without closing its
-# connection: the model keeps generating (and billing) until it answers. Strict: fixing the
-# engine turns this into a failure that asks for the marker to go.
-NO_EARLY_ABORT = pytest.mark.xfail(
-    strict=True, reason="engine gap: race losers are disconnected only once their response has started"
-)
-
-
-@pytest.mark.parametrize(
-    "mode", [pytest.param(m, marks=NO_EARLY_ABORT) if m in ("threads", "processes") else m for m in PARALLEL]
-)
+@pytest.mark.parametrize("mode", PARALLEL)
 @pytest.mark.timeout(60)
 def test_race_returns_the_fastest_and_cancels_the_rest(server, signer, mode):
     behaviour, planned = spread_seed(CONVERSE, 3, gap=0.2)

@@ -62,7 +62,9 @@ Resign = Callable[[SignedRequest], SignedRequest]
 # Error classes an Outcome can carry, by name: plain data crosses interpreters and processes.
 _ERROR_KINDS: dict[str, type[AwsparError]] = {
     cls.__name__: cls
-    for cls in (TransportError, ConnectError, TimeoutError, IncompleteBodyError, CancelledError, WorkerCrashedError)
+    for cls in (
+        TransportError, ConnectError, TimeoutError, IncompleteBodyError, CancelledError, WorkerCrashedError
+    )
 }
 # Look for an error code only in small error bodies.
 _MAX_ERROR_BODY = 64 * 1024

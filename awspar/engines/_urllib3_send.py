@@ -10,14 +10,18 @@ of the already-encoded URL.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import http.client
+import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import urllib3
 from urllib3 import exceptions as u3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from awspar._errors import (
     AwsparError,
@@ -37,13 +41,19 @@ _NO_BODY_STATUSES = (204, 304)
 
 
 class CancelToken:
-    """Set from any thread to abandon an attempt; once the response has started, its socket is
-    shut down so that the blocked reader wakes up and the server sees the disconnect."""
+    """Set from any thread to abandon an attempt, at whatever stage it is.
+
+    Whatever the attempt is waiting on registers how to abort it (:meth:`on_cancel`): the
+    connection's socket while the request waits for its first byte (see
+    :class:`_AbortableConnection`), then the response being read, or a task in a worker process or
+    interpreter. Cancelling runs it: a blocked reader wakes up at once and the server sees the
+    disconnect (a Bedrock model stops generating, and billing).
+    """
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
-        self._response: Any = None
+        self._abort: Callable[[], object] | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -52,27 +62,77 @@ class CancelToken:
     def cancel(self) -> None:
         self._event.set()
         with self._lock:
-            response = self._response
-        if response is not None:
-            _abort(response)
+            abort = self._abort
+        if abort is not None:
+            abort()
+
+    def on_cancel(self, abort: Callable[[], object]) -> bool:
+        """Make cancelling call ``abort`` (instead of what was registered before). If the attempt
+        is already cancelled, call it now and return False."""
+        with self._lock:
+            self._abort = abort
+        if self._event.is_set():
+            abort()
+            return False
+        return True
 
     def attach(self, response: Any) -> bool:
-        """Remember the response being read; False if the attempt was already cancelled."""
-        with self._lock:
-            self._response = response
-        return not self._event.is_set()
+        """Abort ``response`` (a urllib3 response being read) when cancelled; False (and the
+        response aborted) if the attempt was already cancelled."""
+        return self.on_cancel(lambda: _abort(response))
 
 
 def make_pool(concurrency: int, connect_timeout: float, read_timeout: float) -> urllib3.PoolManager:
     """One PoolManager for a whole engine: ``maxsize=concurrency`` and ``block=True``, so that a
-    host never has more connections than requests in flight and none is ever discarded."""
-    return urllib3.PoolManager(
+    host never has more connections than requests in flight and none is ever discarded. Its
+    connections can be aborted by the attempt's :class:`CancelToken` before the headers arrive."""
+    pool = urllib3.PoolManager(
         num_pools=32,
         maxsize=concurrency,
         block=True,
         retries=False,
         timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
     )
+    pool.pool_classes_by_scheme = {"http": _AbortableHTTPPool, "https": _AbortableHTTPSPool}
+    return pool
+
+
+# The CancelToken of the attempt the current thread is making (read by the connection).
+_current_attempt = threading.local()
+
+
+class _AbortableConnection(HTTPConnection):
+    """A connection that the attempt's cancellation can abort while it waits for the headers.
+
+    Once the request is sent, its socket is registered with the :class:`CancelToken` of the
+    attempt this thread is making: a race or hedge loser waiting for its first byte would
+    otherwise hold its thread (and a slot, and the server's work) until the read timeout.
+    """
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        token: CancelToken | None = getattr(_current_attempt, "token", None)
+        if token is not None:
+            token.on_cancel(self._shutdown_socket)
+
+    def _shutdown_socket(self) -> None:
+        """Wake the blocked reader; the send path then closes the connection."""
+        sock = self.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _AbortableHTTPSConnection(_AbortableConnection, HTTPSConnection):
+    pass
+
+
+class _AbortableHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _AbortableConnection
+
+
+class _AbortableHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _AbortableHTTPSConnection
 
 
 def send_once(
@@ -90,7 +150,10 @@ def send_once(
     ``TimeoutError`` or ``IncompleteBodyError`` instead (with the URL's signature redacted).
     """
     start = time.perf_counter()
+    if cancel is not None and cancel.cancelled:  # abandoned before it started
+        return Outcome.failed(start, CancelledError("cancelled before it was sent"))
     response = None
+    _current_attempt.token = cancel
     try:
         response = pool.urlopen(
             method, url, body=body or None, headers=dict(headers),
@@ -99,7 +162,6 @@ def send_once(
         )
         first_byte = time.perf_counter()
         if cancel is not None and not cancel.attach(response):
-            _abort(response)
             return Outcome.failed(start, CancelledError("cancelled"))
         status = response.status
         resp_headers = dict(response.headers)
@@ -117,14 +179,18 @@ def send_once(
         return Outcome(start, time.perf_counter(), status, resp_headers, data, path, first_byte)
     except AwsparError as exc:
         _abort(response)
-        return Outcome.failed(start, type(exc)(describe_failure(method, url, "incomplete body", exc)))
+        what = "cancelled" if isinstance(exc, CancelledError) else "incomplete body"
+        return Outcome.failed(start, type(exc)(describe_failure(method, url, what, exc)))
     except Exception as exc:
         _abort(response)
+        if cancel is not None and cancel.cancelled:  # the abort is what broke the connection
+            return Outcome.failed(start, CancelledError(describe_failure(method, url, "cancelled", exc)))
         error = _map_error(method, url, exc)
         if response is not None and isinstance(error, ConnectError):  # cut off after the headers
             error = IncompleteBodyError(describe_failure(method, url, "body cut short", exc))
         return Outcome.failed(start, error)
     finally:
+        _current_attempt.token = None
         if response is not None:
             response.release_conn()
 

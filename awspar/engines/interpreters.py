@@ -19,27 +19,21 @@ step per response (hashing, parsing, decompressing) runs on every core instead o
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import CancelledError, ConfigurationError, WorkerCrashedError
+from awspar._errors import ConfigurationError, WorkerCrashedError
 from awspar._models import FileSink, SignedRequest
 from awspar.engines._attempts import Outcome, Resign
 from awspar.engines._interp_pool import (
     Cancellation,
     InterpreterPool,
-    Task,
     load_callable,
     require_subinterpreters,
 )
@@ -52,53 +46,6 @@ __all__ = ["InterpreterEngine"]
 Postprocess = Callable[[bytes], bytes]
 
 
-# The CancelToken of the attempt the current worker thread is making (read by the connection).
-_current_attempt = threading.local()
-
-
-class _AbortableConnection(HTTPConnection):
-    """A connection that an attempt's cancellation can abort while it waits for the headers.
-
-    The shared send path aborts a response once it has started; a race loser waiting for its
-    first byte would otherwise hold its worker thread until the read timeout, and a closing
-    engine would wait for it.
-    """
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        super().request(*args, **kwargs)
-        token: CancelToken | None = getattr(_current_attempt, "token", None)
-        if token is not None and not token.attach(_SocketAbort(self)):
-            _SocketAbort(self).shutdown()
-
-
-class _AbortableHTTPSConnection(_AbortableConnection, HTTPSConnection):
-    pass
-
-
-class _AbortableHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _AbortableConnection
-
-
-class _AbortableHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _AbortableHTTPSConnection
-
-
-class _SocketAbort:
-    """Shuts down a connection's socket: its blocked reader wakes, the server sees the hang-up."""
-
-    def __init__(self, connection: HTTPConnection) -> None:
-        self._connection = connection
-
-    def shutdown(self) -> None:
-        sock = self._connection.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        """The send path closes the connection itself once the attempt fails."""
-
-
 class _SendService:
     """What each worker interpreter runs: single urllib3 attempts on one shared pool."""
 
@@ -106,7 +53,6 @@ class _SendService:
         self, threads: int, connect_timeout: float, read_timeout: float, postprocess: str | None
     ) -> None:
         self._pool = make_pool(threads, connect_timeout, read_timeout)
-        self._pool.pool_classes_by_scheme = {"http": _AbortableHTTPPool, "https": _AbortableHTTPSPool}
         self._postprocess: Postprocess | None = load_callable(postprocess) if postprocess else None
         self._name = postprocess
 
@@ -114,13 +60,7 @@ class _SendService:
         (method, url, headers, body), sink = payload
         token = CancelToken()
         cancellation.on_cancel(token.cancel)
-        if token.cancelled:  # abandoned before it started
-            return Outcome.failed(time.perf_counter(), CancelledError("cancelled")).to_tuple()
-        _current_attempt.token = token
-        try:
-            outcome = send_once(self._pool, method, url, dict(headers), body, sink, token)
-        finally:
-            _current_attempt.token = None
+        outcome = send_once(self._pool, method, url, dict(headers), body, sink, token)
         if (
             self._postprocess is not None
             and outcome.error is None
@@ -138,20 +78,6 @@ class _SendService:
 
     def close(self) -> None:
         self._pool.clear()
-
-
-class _RemoteAttempt:
-    """Stands for an attempt running in a worker, so that cancelling the main interpreter's
-    :class:`CancelToken` aborts it there (the token calls ``shutdown`` and ``close``)."""
-
-    def __init__(self, pool: InterpreterPool, task: Task) -> None:
-        self._pool, self._task = pool, task
-
-    def shutdown(self) -> None:
-        self._pool.cancel(self._task)
-
-    def close(self) -> None:
-        """Nothing more to release: the worker closes its own connection."""
 
 
 class InterpreterEngine(PooledEngine):
@@ -215,8 +141,7 @@ class InterpreterEngine(PooledEngine):
         except WorkerCrashedError as exc:
             answer.set_result(Outcome.failed(started, exc))
             return answer
-        if not cancel.attach(_RemoteAttempt(pool, task)):
-            pool.cancel(task)
+        cancel.on_cancel(lambda: pool.cancel(task))
         task.add_done_callback(lambda done: _settle(answer, done, started))
         return answer
 

@@ -9,7 +9,9 @@ Workers are started with ``forkserver`` where available, else ``spawn`` (``fork`
 parent's threads and locks mid-flight). Each runs ``ceil(concurrency / workers)`` threads, so the
 engine as a whole can keep ``concurrency`` requests in flight. A worker that dies fails the
 attempts it held with :class:`~awspar.WorkerCrashedError` (not retried: the request may have had
-effects) and is replaced for the next ones.
+effects) and is replaced for the next ones. Cancelling an attempt (a race or hedge loser) sends the
+worker a cancel message for that call: it shuts the attempt's socket down even before the first
+byte, so the server sees the disconnect at once.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from awspar.engines._urllib3_send import CancelToken
 
 __all__ = ["ProcessEngine"]
 
-_STOP = None
+# Messages, parent -> worker: (_TASK, id, request tuple, sink), (_CANCEL, id), or _STOP.
+_TASK, _CANCEL, _STOP = "task", "cancel", None
 
 
 def _start_method() -> str:
@@ -40,18 +43,23 @@ def _start_method() -> str:
 
 
 def _worker_main(conn: Any, threads: int, connect_timeout: float, read_timeout: float) -> None:
-    """A worker: receive ``(id, request tuple, sink)``, answer ``(id, outcome tuple)`` from a
-    thread pool sharing one urllib3 pool. Exits when the parent says so or goes away."""
+    """A worker: receive tasks ``(_TASK, id, request tuple, sink)`` and answer ``(id, outcome
+    tuple)`` from a thread pool sharing one urllib3 pool; ``(_CANCEL, id)`` aborts that attempt
+    wherever it is (even before its first byte). Exits when the parent says so or goes away."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from awspar.engines._urllib3_send import make_pool, send_once
+    from awspar.engines._urllib3_send import CancelToken, make_pool, send_once
 
     pool = make_pool(threads, connect_timeout, read_timeout)
     send_lock = threading.Lock()
+    tokens: dict[int, CancelToken] = {}  # received and not yet answered
 
     def attempt(call_id: int, request: tuple[Any, ...], sink: tuple[str, int] | None) -> None:
         method, url, headers, body = request
-        outcome = send_once(pool, method, url, dict(headers), body, sink)
+        try:
+            outcome = send_once(pool, method, url, dict(headers), body, sink, tokens[call_id])
+        finally:
+            tokens.pop(call_id, None)
         with send_lock:
             conn.send((call_id, outcome.to_tuple()))
 
@@ -63,7 +71,14 @@ def _worker_main(conn: Any, threads: int, connect_timeout: float, read_timeout: 
                 break
             if message is _STOP:
                 break
-            executor.submit(attempt, *message)
+            if message[0] == _TASK:
+                _, call_id, request, sink = message
+                tokens[call_id] = CancelToken()
+                executor.submit(attempt, call_id, request, sink)
+            elif message[0] == _CANCEL and (token := tokens.get(message[1])) is not None:
+                token.cancel()
+        for token in list(tokens.values()):  # stopping: abort what still runs
+            token.cancel()
     pool.clear()
 
 
@@ -90,7 +105,8 @@ class _Worker:
     def load(self) -> int:
         return len(self._calls)
 
-    def submit(self, request: SignedRequest, sink: FileSink | None) -> Future[Outcome]:
+    def submit(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Future[Outcome]:
+        """Hand one attempt to the worker; cancelling ``cancel`` aborts it there."""
         future: Future[Outcome] = Future()
         with self._lock:
             if not self.alive:
@@ -98,12 +114,24 @@ class _Worker:
                 return future
             call_id = next(self._ids)
             self._calls[call_id] = future
+            target = None if sink is None else (sink.path, sink.offset)
             try:
-                self._conn.send((call_id, request.to_tuple(), None if sink is None else (sink.path, sink.offset)))
+                self._conn.send((_TASK, call_id, request.to_tuple(), target))
             except (OSError, ValueError):
                 self._calls.pop(call_id)
                 future.set_result(Outcome.failed(time.perf_counter(), _crashed(self.process)))
+                return future
+        cancel.on_cancel(lambda: self._cancel(call_id))
         return future
+
+    def _cancel(self, call_id: int) -> None:
+        """Ask the worker to abort a call it still holds (its answer still comes back)."""
+        with self._lock:
+            if call_id in self._calls and self.alive:
+                try:
+                    self._conn.send((_CANCEL, call_id))
+                except (OSError, ValueError):
+                    pass
 
     def _read(self) -> None:
         while True:
@@ -184,7 +212,7 @@ class ProcessEngine(PooledEngine):
                 raise RuntimeError("the processes engine is closed")
             self._ensure_workers()
             worker = min(self._workers, key=lambda w: w.load)
-        return worker.submit(request, sink)
+        return worker.submit(request, sink, cancel)
 
     def _send(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Outcome:
         return self._start(request, sink, cancel).result()
