@@ -156,3 +156,15 @@ def test_importing_the_engines_loads_no_optional_package() -> None:
             "print(sorted(m for m in ('aiohttp', 'yarl', 'boto3', 'botocore') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_sync_engines_never_import_asyncio() -> None:
+    """An AWS Lambda handler on the threads engine pays nothing for the awaitable twins."""
+    import subprocess
+
+    code = ("import sys; from awspar.engines import get_engine\n"
+            "for mode in ('sequential', 'threads', 'processes'):\n"
+            "    get_engine(mode).close()\n"
+            "print('asyncio' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -13,12 +13,12 @@ for every engine, in ``tests/test_engines_contract.py``):
 - ``race`` keeps the first accepted 2xx answer and cancels the others, without waiting for them.
 
 The ``a``-prefixed methods are the awaitable twins. Here they run the sync engine in a helper
-thread, so they never block the event loop; the async engine implements them natively.
+thread, so they never block the event loop; the async engine implements them natively. They
+import :mod:`asyncio` when called: the sync path (an AWS Lambda handler) never loads it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -35,6 +35,7 @@ from awspar._models import RawResponse
 from awspar.engines._attempts import Job, Resign
 
 if TYPE_CHECKING:  # pragma: no cover
+    import asyncio
     from types import TracebackType
 
 __all__ = ["Accept", "Engine", "Job", "RaceResult", "accepts"]
@@ -133,14 +134,20 @@ class Engine:
 
     async def asend(self, job: Job) -> RawResponse:
         """Awaitable twin of :meth:`send`."""
+        import asyncio
+
         return await asyncio.to_thread(self.send, job)
 
     async def arace(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
         """Awaitable twin of :meth:`race`."""
+        import asyncio
+
         return await asyncio.to_thread(self.race, list(jobs), accept)
 
     async def aclose(self) -> None:
         """Awaitable twin of :meth:`close`."""
+        import asyncio
+
         await asyncio.to_thread(self.close)
 
     async def __aenter__(self) -> Self:
@@ -166,6 +173,8 @@ def _sync_jobs(jobs: Iterable[Job] | AsyncIterable[Job], loop: asyncio.AbstractE
     """A sync view of ``jobs``; an async iterable is pulled from the loop, one job at a time."""
     if not isinstance(jobs, AsyncIterable):
         return jobs
+    import asyncio
+
     iterator = jobs.__aiter__()
 
     def pull() -> Iterator[Job]:
@@ -187,6 +196,8 @@ async def _iterate_in_thread(
 ) -> AsyncIterator[T]:
     """Run a sync iterator in a helper thread and hand its items to the loop, at most ``limit``
     ahead of the consumer, never blocking the loop. Breaking out closes the sync iterator."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
     room = threading.Semaphore(limit)
