@@ -24,11 +24,10 @@ and loads in a subinterpreter.
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import TYPE_CHECKING, Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import ConfigurationError, EngineUnavailableError
+from awspar._errors import ConfigurationError
 
 if TYPE_CHECKING:  # pragma: no cover
     from awspar.engines._attempts import Resign
@@ -48,7 +47,6 @@ _ENGINES = {
     "boto3": ("awspar.engines.boto3_baseline", "Boto3Engine"),
     "dask": ("awspar.engines.dask_engine", "DaskEngine"),
 }
-_SUBINTERPRETERS_NEED = (3, 13)
 
 
 def engine_class(mode: str) -> type[Engine]:
@@ -59,11 +57,10 @@ def engine_class(mode: str) -> type[Engine]:
     """
     if mode not in _ENGINES:
         raise ConfigurationError(f"unknown engine {mode!r}; choose one of: {', '.join(ENGINE_NAMES)}")
-    if mode == "subinterpreters" and sys.version_info < _SUBINTERPRETERS_NEED:
-        raise EngineUnavailableError(
-            "the subinterpreters engine needs Python 3.13 or newer; this is Python "
-            f"{sys.version_info[0]}.{sys.version_info[1]} (use 'threads' or 'processes')"
-        )
+    if mode == "subinterpreters":
+        from awspar.engines._interp_pool import require_subinterpreters
+
+        require_subinterpreters()
     module_name, class_name = _ENGINES[mode]
     cls: type[Engine] = getattr(importlib.import_module(module_name), class_name)
     return cls

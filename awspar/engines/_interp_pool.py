@@ -61,11 +61,14 @@ _READY, _RESULT, _CRASH = "ready", "result", "crash"
 
 
 def require_subinterpreters() -> None:
-    """Raise :class:`EngineUnavailableError` unless this Python runs isolated subinterpreters."""
+    """Raise :class:`EngineUnavailableError` unless this Python runs isolated subinterpreters.
+
+    The one version check, used by :func:`awspar.engines.engine_class` and by the engine itself;
+    it imports nothing (``_interpreters`` is imported only when a worker starts)."""
     if sys.version_info < MIN_VERSION:
         raise EngineUnavailableError(
             "the subinterpreters engine needs Python 3.13 or newer "
-            f"(this is Python {sys.version_info.major}.{sys.version_info.minor}); "
+            f"(this is Python {sys.version_info[0]}.{sys.version_info[1]}); "
             "use the 'threads' or 'processes' engine instead"
         )
 
