@@ -98,3 +98,15 @@ def test_async_race_closes_the_losers_connections(server: ObjectServer, signer: 
             server.configure(EndpointBehaviour())
     assert result.winner is not None
     assert stats["cancellations"] == 3 and stats["in_flight"] == 0
+
+
+@pytest.mark.timeout(60)
+def test_process_start_returns_once_every_worker_can_send(server: ObjectServer, signer: Signer) -> None:
+    with get_engine("processes", EngineConfig(concurrency=4, workers=2)) as engine:
+        assert engine.start() is engine  # type: ignore[attr-defined]
+        workers = engine._workers  # type: ignore[attr-defined]
+        assert len(workers) == 2 and all(w._ready.is_set() and w.alive for w in workers)
+        request = signer.sign("GetObject", {"Bucket": "specific", "Key": "k0"})
+        assert [r.body for r in engine.map([request] * 4)] == [BODIES["k0"]] * 4
+    with pytest.raises(RuntimeError, match="closed"):
+        engine.start()  # type: ignore[attr-defined]

@@ -186,8 +186,6 @@ class S3EngineRun:
     def __init__(self, context: S3Context, kind: str) -> None:
         self.context = context
         self.engine = context.make_engine(kind, resign=context.signer.resign)
-        if kind == "processes":  # its start() does not wait for the workers: one HEAD makes sure they are up
-            self.engine.send(context.signer.presign("HeadObject", {"Bucket": context.bucket, "Key": context.keys[0]}))
 
     def run(self) -> list[TaskRecord]:
         from awspar.s3 import get_objects

@@ -36,6 +36,8 @@ __all__ = ["ProcessEngine"]
 
 # Messages, parent -> worker: (_TASK, id, request tuple, sink), (_CANCEL, id), or _STOP.
 _TASK, _CANCEL, _STOP = "task", "cancel", None
+# Worker -> parent: _READY once it can send, then (id, outcome tuple) per call.
+_READY = "ready"
 
 
 def _start_method() -> str:
@@ -53,6 +55,7 @@ def _worker_main(conn: Any, threads: int, connect_timeout: float, read_timeout: 
     pool = make_pool(threads, connect_timeout, read_timeout)
     send_lock = threading.Lock()
     tokens: dict[int, CancelToken] = {}  # received and not yet answered
+    conn.send(_READY)
 
     def attempt(call_id: int, request: tuple[Any, ...], sink: tuple[str, int] | None) -> None:
         method, url, headers, body = request
@@ -99,6 +102,7 @@ class _Worker:
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self.alive = True
+        self._ready = threading.Event()
         threading.Thread(target=self._read, name="awspar-process-reader", daemon=True).start()
 
     @property
@@ -133,12 +137,23 @@ class _Worker:
                 except (OSError, ValueError):
                     pass
 
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the worker can send (or raise :class:`WorkerCrashedError` if it never will)."""
+        if not self._ready.wait(timeout):
+            raise WorkerCrashedError(f"worker process {self.process.pid} was not ready after {timeout:g} s")
+        if not self.alive:
+            raise _crashed(self.process)
+
     def _read(self) -> None:
         while True:
             try:
-                call_id, data = self._conn.recv()
+                message = self._conn.recv()
             except (EOFError, OSError):
                 break
+            if message == _READY:
+                self._ready.set()
+                continue
+            call_id, data = message
             with self._lock:
                 future = self._calls.pop(call_id, None)
             if future is not None:
@@ -147,6 +162,7 @@ class _Worker:
         with self._lock:
             self.alive = False
             orphans, self._calls = self._calls, {}
+        self._ready.set()  # never will be: wake whoever waits
         for future in orphans.values():
             future.set_result(Outcome.failed(time.perf_counter(), _crashed(self.process)))
 
@@ -195,10 +211,20 @@ class ProcessEngine(PooledEngine):
         with self._workers_lock:
             return [w.process.pid for w in self._workers if w.alive]
 
-    def start(self) -> ProcessEngine:
-        """Start the workers now rather than on the first request (they take a moment)."""
+    def start(self, timeout: float = 60.0) -> ProcessEngine:
+        """Start the workers now rather than on the first request, and wait until every one is
+        ready to send (they take a moment: a timed run should not measure it).
+
+        Raises :class:`~awspar.WorkerCrashedError` if a worker dies or is not ready in ``timeout``
+        seconds.
+        """
         with self._workers_lock:
+            if self._closed:
+                raise RuntimeError("the processes engine is closed")
             self._ensure_workers()
+            workers = list(self._workers)
+        for worker in workers:
+            worker.wait_ready(timeout)
         return self
 
     def _ensure_workers(self) -> None:
