@@ -15,6 +15,7 @@ import typer
 
 from awspar import bedrock
 from awspar._errors import AwsparError, ConfigurationError, NoWinnerError
+from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
 from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USAGE, fail
 
 __all__ = ["bedrock_command", "read_prompt", "register", "timing_table"]
@@ -72,10 +73,11 @@ def bedrock_command(
         str | None,
         typer.Option(
             "--mode",
-            help="Engine: async, threads, sequential, processes or subinterpreters "
+            help="Engine: async, threads, sequential, processes, subinterpreters or dask "
             "(default: async when aiohttp is installed, else threads).",
         ),
     ] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)] = None,
     read_timeout: Annotated[
         float, typer.Option("--read-timeout", min=1.0, help="Seconds to wait for data from the model.")
     ] = _DEFAULT_READ_TIMEOUT,
@@ -116,8 +118,9 @@ def bedrock_command(
     live = stream and not as_json
     on_token = _print_token if live and strategy != "all" else None
     config = bedrock.BEDROCK_CONFIG.with_(read_timeout=read_timeout)
+    cluster = dask_scheduler(mode, scheduler)
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, cluster:
             warnings.simplefilter("always", bedrock.LargeRaceWarning)
             run = bedrock.invoke(
                 text,

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from awspar._errors import AwsparError, ConfigurationError, ServiceError, TransportError
+from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
 from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, fail
 
 __all__ = ["register", "s3_get_command"]
@@ -53,8 +54,9 @@ def s3_get_command(
         bool, typer.Option("--stdout", help="Write the one object's bytes to standard output instead.")
     ] = False,
     mode: Annotated[
-        str, typer.Option("--mode", help="Engine: sequential, threads, async, subinterpreters, processes or boto3.")
+        str, typer.Option("--mode", help="Engine: sequential, threads, async, subinterpreters, processes, boto3 or dask.")
     ] = "async",
+    scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)] = None,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Requests in flight at most (default: 32).")
     ] = None,
@@ -89,6 +91,8 @@ def s3_get_command(
       awspar s3-get my-bucket a.txt b.txt --out ./data --skip-existing
 
       awspar s3-get my-bucket big.bin --stdout > big.bin
+
+      awspar s3-get my-bucket --prefix 2026/ --out /shared/data --mode dask --scheduler tcp://10.0.0.5:8786
     """
     from awspar.engines import ENGINE_NAMES
 
@@ -100,6 +104,7 @@ def s3_get_command(
         fail("nothing to fetch: give KEYS, --prefix or --keys-from")
     if stdout and (prefix is not None or keys_from is not None or len(keys or []) != 1):
         fail("--stdout writes exactly one object: give one key and no --prefix or --keys-from")
+    cluster = dask_scheduler(mode, scheduler)
     key_source, total = _keys(keys or [], keys_from)
     show_progress = not stdout and not as_json and sys.stderr.isatty()
     run = _Run(total, show_progress)
@@ -112,7 +117,7 @@ def s3_get_command(
             overwrite=bool(overwrite), skip_existing=overwrite is False, on_progress=run.on_bytes,
         )
         try:
-            with run:
+            with run, cluster:
                 for result in results:
                     run.add(result)
                     if stdout and result.ok and result.data is not None:

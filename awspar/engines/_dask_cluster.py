@@ -4,7 +4,7 @@ The ``dask`` engine starts one when it is given neither a client nor a scheduler
 try-out on one machine), and the tests and the benchmark use the same. The cluster runs inside a
 child process whose environment has every ``AWS_*`` variable removed, so its nannies, and every
 worker they start or restart, hold no credentials, profile or endpoint: only signed requests
-reach them. The scheduler and the workers listen on 127.0.0.1 only, with no dashboard.
+reach them. The scheduler, its dashboard and the workers listen on 127.0.0.1 only (free ports).
 
 The child prints the scheduler's address on its first line of output, then serves until its
 standard input closes: :meth:`ClusterProcess.stop`, or the parent dying, shuts it down.
@@ -121,7 +121,7 @@ def _serve(workers: int, threads: int, memory_limit: str) -> None:
 
     with LocalCluster(
         n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
-        dashboard_address=None, memory_limit=memory_limit,
+        dashboard_address="127.0.0.1:0", memory_limit=memory_limit,
     ) as cluster:
         print(cluster.scheduler_address, flush=True)
         sys.stdin.read()
