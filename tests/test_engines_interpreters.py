@@ -228,13 +228,19 @@ def test_race_returns_without_waiting_and_the_losers_are_aborted(quiet_server: O
     with ObjectServer(buckets, verify=False, behaviour=EndpointBehaviour(latency=Latency(20_000))) as slow:
         requests = [SignedRequest("GET", f"{slow.url}/gen/obj-00000{i}") for i in (1, 2, 3)]
         requests.insert(1, gets(quiet_server, 1)[0])
-        with get_engine("subinterpreters", EngineConfig(concurrency=4, workers=2)) as engine:
-            began = time.perf_counter()
-            race = engine.race(requests)
-            elapsed = time.perf_counter() - began
-            deadline = time.monotonic() + 10
-            while slow.stats()["cancellations"] < 3 and time.monotonic() < deadline:
-                time.sleep(0.05)
+        # The winner takes 0.3 s, so that every loser has reached the slow server when it is cancelled
+        # (a loser cancelled before it is sent is rightly never sent, and the server never sees it).
+        quiet_server.configure(EndpointBehaviour(latency=Latency(300)))
+        try:
+            with get_engine("subinterpreters", EngineConfig(concurrency=4, workers=2)) as engine:
+                began = time.perf_counter()
+                race = engine.race(requests)
+                elapsed = time.perf_counter() - began
+                deadline = time.monotonic() + 10
+                while slow.stats()["cancellations"] < 3 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        finally:
+            quiet_server.configure(EndpointBehaviour())
         assert race.winner_index == 1 and race.winner is not None and race.winner.ok
         assert elapsed < 5
         assert [r.error is not None for r in race.results] == [True, False, True, True]

@@ -415,7 +415,8 @@ class InterpreterPool:
                 worker = self._workers[slot] = self._spawn(slot)
                 worker.wait_ready()
             task = Task(self._next_id, worker)
-        worker.submit(task.task_id, payload, task)
+            # Under the pool's lock, so that tasks submitted at once count against each other.
+            worker.submit(task.task_id, payload, task)
         return task
 
     def cancel(self, task: Task) -> None:
