@@ -147,21 +147,8 @@ def fan_out(rounds: int, count: int, concurrency: int, latency_ms: float, worker
 
 def cpu_step(rounds: int, count: int, records: int, concurrency: int, workers: int) -> dict[str, Any]:
     from awspar import EngineConfig, SignedRequest
-    from awspar._models import FileSink
     from awspar.engines import get_engine
-    from awspar.engines._attempts import Outcome
-    from awspar.engines._urllib3_send import CancelToken
-    from awspar.engines.threads import ThreadsEngine
     from awspar.testing import ObjectServer
-
-    class ThreadsWithStep(ThreadsEngine):
-        """The threads engine running the same step in its threads (it has no such option yet)."""
-
-        def _send(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Outcome:
-            outcome = super()._send(request, sink, cancel)
-            if outcome.error is None and 200 <= outcome.status < 300:
-                outcome.body = canonical_digest(outcome.body)
-            return outcome
 
     bodies = {f"doc-{i:05d}": json_document(i, records) for i in range(count)}
     expected = [canonical_digest(body) for body in bodies.values()]
@@ -176,7 +163,7 @@ def cpu_step(rounds: int, count: int, records: int, concurrency: int, workers: i
             )
             assert [r.body for r in responses] == expected
             times["subinterpreters"].append(elapsed)
-            elapsed, _, responses = _engine_run(lambda: ThreadsWithStep(config), requests)
+            elapsed, _, responses = _engine_run(lambda: get_engine("threads", config, postprocess=STEP), requests)
             assert [r.body for r in responses] == expected
             times["threads"].append(elapsed)
     return {

@@ -3,6 +3,7 @@ process engine's crash handling, the async engine's untouched requests."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ pytest.importorskip("aiohttp", reason="the local object endpoint needs aiohttp: 
 import boto3
 
 from awspar import EngineConfig
-from awspar._errors import WorkerCrashedError
+from awspar._errors import ConfigurationError, WorkerCrashedError
 from awspar.engines import get_engine
 from awspar.signer import Signer
 from awspar.testing.credentials import TEST_CREDENTIALS
@@ -110,3 +111,28 @@ def test_process_start_returns_once_every_worker_can_send(server: ObjectServer, 
         assert [r.body for r in engine.map([request] * 4)] == [BODIES["k0"]] * 4
     with pytest.raises(RuntimeError, match="closed"):
         engine.start()  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["sequential", "threads", "processes"])
+def test_postprocess_replaces_each_2xx_body_where_the_attempt_was_made(
+    server: ObjectServer, signer: Signer, mode: str
+) -> None:
+    keys = list(BODIES)[:6]
+    requests = [signer.sign("GetObject", {"Bucket": "specific", "Key": k}) for k in keys]
+    missing = signer.sign("GetObject", {"Bucket": "specific", "Key": "no-such-key"})
+    with get_engine(mode, EngineConfig(concurrency=4, workers=2), postprocess="base64:b64encode") as engine:
+        responses = list(engine.map([*requests, missing]))
+    assert [r.body for r in responses[:-1]] == [base64.b64encode(BODIES[k]) for k in keys]
+    assert responses[-1].status == 404 and b"NoSuchKey" in responses[-1].body  # errors pass through
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["sequential", "threads", "processes"])
+def test_postprocess_errors_reach_the_caller(server: ObjectServer, signer: Signer, mode: str) -> None:
+    with pytest.raises(ConfigurationError, match="'hashlib:no_such_thing' cannot be used"):
+        get_engine(mode, postprocess="hashlib:no_such_thing")
+    request = signer.sign("GetObject", {"Bucket": "specific", "Key": "k0"})
+    engine = get_engine(mode, EngineConfig(concurrency=2, workers=1), postprocess="zlib:crc32")
+    with engine, pytest.raises(TypeError, match="postprocess zlib:crc32 returned int, not bytes"):
+        list(engine.map([request]))

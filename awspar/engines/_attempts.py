@@ -19,13 +19,14 @@ inside subinterpreters and worker processes.
 
 from __future__ import annotations
 
+import importlib
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 from awspar._config import EngineConfig, RetryPolicy
 from awspar._errors import (
@@ -45,12 +46,14 @@ __all__ = [
     "HedgeTracker",
     "Job",
     "Outcome",
+    "Postprocess",
     "RequestRun",
     "Resign",
     "RunPolicy",
     "cancelled_error",
     "describe_failure",
     "error_code",
+    "load_callable",
     "split_job",
 ]
 
@@ -124,6 +127,53 @@ class Outcome:
     def failed(cls, start: float, error: AwsparError) -> Outcome:
         """An attempt that ended in ``error`` now."""
         return cls(start=start, end=time.perf_counter(), error=error)
+
+
+def load_callable(path: str) -> Callable[..., Any]:
+    """The object named by ``"package.module:attribute"`` (the attribute may be dotted)."""
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"expected 'module:function', got {path!r}")
+    target: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise TypeError(f"{path!r} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+class Postprocess:
+    """A CPU step applied to every 2xx body held in memory, where the attempt was made (a driver
+    thread, a worker process, a worker interpreter): the engines' ``postprocess="module:function"``
+    option. The function takes the body's bytes and returns the bytes the response carries instead
+    (hashing, parsing, decompressing); an exception it raises is raised from ``map``.
+
+    Built from the name alone, so that a worker can load it itself (an import error is raised as
+    is there); an engine's constructor uses :meth:`checked`.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._function: Callable[[bytes], object] = load_callable(name)
+
+    @classmethod
+    def checked(cls, name: str | None) -> Postprocess | None:
+        """``None`` for no step; :class:`~awspar.ConfigurationError` for a name that does not load."""
+        if name is None:
+            return None
+        try:
+            return cls(name)
+        except (ValueError, TypeError, ImportError, AttributeError) as exc:
+            raise ConfigurationError(f"postprocess {name!r} cannot be used: {exc}") from None
+
+    def apply(self, outcome: Outcome) -> Outcome:
+        """Replace a 2xx in-memory body by what the step returns (other outcomes pass through)."""
+        if outcome.error is None and outcome.path is None and 200 <= outcome.status < 300:
+            result = self._function(outcome.body)
+            if not isinstance(result, (bytes, bytearray, memoryview)):
+                raise TypeError(f"postprocess {self.name} returned {type(result).__name__}, not bytes")
+            outcome.body = bytes(result)
+        return outcome
 
 
 def error_code(status: int, headers: Mapping[str, str], body: bytes) -> str | None:

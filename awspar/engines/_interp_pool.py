@@ -27,7 +27,6 @@ import atexit
 # Two subinterpreters that import _datetime crash CPython 3.13.0 at exit unless the main
 # interpreter imported it first; the HTTP stack of every worker imports it (email.utils).
 import datetime  # noqa: F401
-import importlib
 import os
 import pickle
 import struct
@@ -40,6 +39,7 @@ from typing import Any, Self
 
 from awspar._errors import EngineUnavailableError, WorkerCrashedError
 from awspar._models import redact_url
+from awspar.engines._attempts import load_callable
 
 __all__ = [
     "MIN_VERSION",
@@ -71,19 +71,6 @@ def require_subinterpreters() -> None:
             f"(this is Python {sys.version_info[0]}.{sys.version_info[1]}); "
             "use the 'threads' or 'processes' engine instead"
         )
-
-
-def load_callable(path: str) -> Callable[..., Any]:
-    """The object named by ``"package.module:attribute"`` (the attribute may be dotted)."""
-    module_name, sep, attribute = path.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ValueError(f"expected 'module:function', got {path!r}")
-    target: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        target = getattr(target, part)
-    if not callable(target):
-        raise TypeError(f"{path!r} is not callable")
-    return target  # type: ignore[no-any-return]
 
 
 # --- framing (both sides) -------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._models import FileSink, RawResponse, SignedRequest
-from awspar.engines._attempts import Job, Outcome, RequestRun, Resign, RunPolicy
+from awspar.engines._attempts import Job, Outcome, Postprocess, RequestRun, Resign, RunPolicy
 from awspar.engines._urllib3_send import CancelToken
 from awspar.engines.base import Accept, Engine, RaceResult, accepts
 
@@ -42,13 +42,27 @@ class InlineExecutor(Executor):
 
 
 class PooledEngine(Engine):
-    """Base of the blocking engines: driver threads, slots, hedges, races."""
+    """Base of the blocking engines: driver threads, slots, hedges, races.
+
+    ``postprocess`` (``"module:function"``, for the engines that offer it: sequential, threads,
+    processes, subinterpreters) is a CPU step applied to each 2xx body held in memory where the
+    attempt was made (:class:`~awspar.engines._attempts.Postprocess`); a name that does not load
+    is a :class:`~awspar.ConfigurationError` here.
+    """
 
     #: False when the engine signs each request itself (the boto3 baseline).
     signs_itself = False
 
-    def __init__(self, config: EngineConfig = DEFAULT_CONFIG, *, resign: Resign | None = None) -> None:
+    def __init__(
+        self,
+        config: EngineConfig = DEFAULT_CONFIG,
+        *,
+        resign: Resign | None = None,
+        postprocess: str | None = None,
+    ) -> None:
         super().__init__(config, resign=resign)
+        self._postprocess = Postprocess.checked(postprocess)
+        self.postprocess = postprocess
         self._slots = threading.BoundedSemaphore(config.concurrency)
         self._drivers: Executor | None = None
         self._helpers: ThreadPoolExecutor | None = None

@@ -23,28 +23,22 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import ConfigurationError, WorkerCrashedError
+from awspar._errors import WorkerCrashedError
 from awspar._models import FileSink, SignedRequest
-from awspar.engines._attempts import Outcome, Resign
+from awspar.engines._attempts import Outcome, Postprocess, Resign
 from awspar.engines._interp_pool import (
     Cancellation,
     InterpreterPool,
-    load_callable,
     require_subinterpreters,
 )
 from awspar.engines._pooled import PooledEngine
 from awspar.engines._urllib3_send import CancelToken, make_pool, send_once
 
 __all__ = ["InterpreterEngine"]
-
-#: Applied in a worker to each 2xx body in memory; its return value becomes the body.
-Postprocess = Callable[[bytes], bytes]
-
 
 class _SendService:
     """What each worker interpreter runs: single urllib3 attempts on one shared pool."""
@@ -53,28 +47,16 @@ class _SendService:
         self, threads: int, connect_timeout: float, read_timeout: float, postprocess: str | None
     ) -> None:
         self._pool = make_pool(threads, connect_timeout, read_timeout)
-        self._postprocess: Postprocess | None = load_callable(postprocess) if postprocess else None
-        self._name = postprocess
+        self._postprocess = None if postprocess is None else Postprocess(postprocess)
 
     def handle(self, payload: tuple[Any, ...], cancellation: Cancellation) -> tuple[object, ...]:
         (method, url, headers, body), sink = payload
         token = CancelToken()
         cancellation.on_cancel(token.cancel)
         outcome = send_once(self._pool, method, url, dict(headers), body, sink, token)
-        if (
-            self._postprocess is not None
-            and outcome.error is None
-            and outcome.path is None
-            and 200 <= outcome.status < 300
-        ):
-            outcome.body = self._transform(self._postprocess, outcome.body)
+        if self._postprocess is not None:
+            outcome = self._postprocess.apply(outcome)
         return outcome.to_tuple()
-
-    def _transform(self, postprocess: Postprocess, body: bytes) -> bytes:
-        result = postprocess(body)
-        if not isinstance(result, (bytes, bytearray, memoryview)):
-            raise TypeError(f"postprocess {self._name} returned {type(result).__name__}, not bytes")
-        return bytes(result)
 
     def close(self) -> None:
         self._pool.clear()
@@ -101,13 +83,7 @@ class InterpreterEngine(PooledEngine):
         postprocess: str | None = None,
     ) -> None:
         require_subinterpreters()
-        super().__init__(config, resign=resign)
-        if postprocess is not None:
-            try:
-                load_callable(postprocess)
-            except (ValueError, TypeError, ImportError, AttributeError) as exc:
-                raise ConfigurationError(f"postprocess {postprocess!r} cannot be used: {exc}") from None
-        self.postprocess = postprocess
+        super().__init__(config, resign=resign, postprocess=postprocess)
         self._workers = max(1, min(config.workers or os.cpu_count() or 1, config.concurrency))
         self._pool: InterpreterPool | None = None
         self._pool_lock = threading.Lock()

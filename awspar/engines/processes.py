@@ -20,6 +20,7 @@ import itertools
 import math
 import multiprocessing
 import os
+import pickle
 import threading
 import time
 from concurrent.futures import Future
@@ -36,7 +37,8 @@ __all__ = ["ProcessEngine"]
 
 # Messages, parent -> worker: (_TASK, id, request tuple, sink), (_CANCEL, id), or _STOP.
 _TASK, _CANCEL, _STOP = "task", "cancel", None
-# Worker -> parent: _READY once it can send, then (id, outcome tuple) per call.
+# Worker -> parent: _READY once it can send, then (id, True, outcome tuple) per call, or
+# (id, False, exception) when the postprocess step raised.
 _READY = "ready"
 
 
@@ -44,14 +46,19 @@ def _start_method() -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _worker_main(conn: Any, threads: int, connect_timeout: float, read_timeout: float) -> None:
-    """A worker: receive tasks ``(_TASK, id, request tuple, sink)`` and answer ``(id, outcome
-    tuple)`` from a thread pool sharing one urllib3 pool; ``(_CANCEL, id)`` aborts that attempt
-    wherever it is (even before its first byte). Exits when the parent says so or goes away."""
+def _worker_main(
+    conn: Any, threads: int, connect_timeout: float, read_timeout: float, postprocess: str | None
+) -> None:
+    """A worker: receive tasks ``(_TASK, id, request tuple, sink)`` and answer ``(id, True,
+    outcome tuple)`` from a thread pool sharing one urllib3 pool, after the ``postprocess`` step
+    if any; ``(_CANCEL, id)`` aborts that attempt wherever it is (even before its first byte).
+    Exits when the parent says so or goes away."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from awspar.engines._attempts import Postprocess
     from awspar.engines._urllib3_send import CancelToken, make_pool, send_once
 
+    step = None if postprocess is None else Postprocess(postprocess)
     pool = make_pool(threads, connect_timeout, read_timeout)
     send_lock = threading.Lock()
     tokens: dict[int, CancelToken] = {}  # received and not yet answered
@@ -61,10 +68,18 @@ def _worker_main(conn: Any, threads: int, connect_timeout: float, read_timeout: 
         method, url, headers, body = request
         try:
             outcome = send_once(pool, method, url, dict(headers), body, sink, tokens[call_id])
+            if step is not None:
+                outcome = step.apply(outcome)
+            answer: tuple[Any, ...] = (call_id, True, outcome.to_tuple())
+        except Exception as exc:  # the postprocess step's own error: raised in the parent
+            answer = (call_id, False, exc)
         finally:
             tokens.pop(call_id, None)
         with send_lock:
-            conn.send((call_id, outcome.to_tuple()))
+            try:
+                conn.send(answer)
+            except (pickle.PicklingError, TypeError, AttributeError):  # an exception that does not pickle
+                conn.send((call_id, False, RuntimeError(f"{type(answer[2]).__name__}: {answer[2]}")))
 
     with ThreadPoolExecutor(threads, thread_name_prefix="awspar-process-worker") as executor:
         while True:
@@ -88,11 +103,11 @@ def _worker_main(conn: Any, threads: int, connect_timeout: float, read_timeout: 
 class _Worker:
     """One worker process as seen from the parent: its pipe, its reader thread, its open calls."""
 
-    def __init__(self, ctx: Any, threads: int, config: EngineConfig) -> None:
+    def __init__(self, ctx: Any, threads: int, config: EngineConfig, postprocess: str | None) -> None:
         self._conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(
             target=_worker_main,
-            args=(child, threads, config.connect_timeout, config.read_timeout),
+            args=(child, threads, config.connect_timeout, config.read_timeout, postprocess),
             name="awspar-process-worker",
             daemon=True,
         )
@@ -153,11 +168,13 @@ class _Worker:
             if message == _READY:
                 self._ready.set()
                 continue
-            call_id, data = message
+            call_id, ok, data = message
             with self._lock:
                 future = self._calls.pop(call_id, None)
-            if future is not None:
+            if future is not None and ok:
                 future.set_result(Outcome.from_tuple(data))
+            elif future is not None:
+                future.set_exception(data)
         self.process.join(timeout=1)
         with self._lock:
             self.alive = False
@@ -190,6 +207,8 @@ def _crashed(process: Any) -> WorkerCrashedError:
 
 class ProcessEngine(PooledEngine):
     """Worker processes (``config.workers``, default: the CPU count) sending with urllib3.
+    ``postprocess``: ``"module:function"`` applied to each 2xx body inside the worker (see
+    :class:`~awspar.engines._pooled.PooledEngine`).
 
     >>> with ProcessEngine(EngineConfig(concurrency=64, workers=4)) as engine:  # doctest: +SKIP
     ...     responses = list(engine.map(requests))
@@ -197,8 +216,14 @@ class ProcessEngine(PooledEngine):
 
     name = "processes"
 
-    def __init__(self, config: EngineConfig = DEFAULT_CONFIG, *, resign: Resign | None = None) -> None:
-        super().__init__(config, resign=resign)
+    def __init__(
+        self,
+        config: EngineConfig = DEFAULT_CONFIG,
+        *,
+        resign: Resign | None = None,
+        postprocess: str | None = None,
+    ) -> None:
+        super().__init__(config, resign=resign, postprocess=postprocess)
         self._count = config.workers or os.cpu_count() or 1
         self._threads = math.ceil(config.concurrency / self._count)
         self._ctx = multiprocessing.get_context(_start_method())
@@ -230,7 +255,7 @@ class ProcessEngine(PooledEngine):
     def _ensure_workers(self) -> None:
         self._workers = [w for w in self._workers if w.alive]
         while len(self._workers) < self._count:
-            self._workers.append(_Worker(self._ctx, self._threads, self.config))
+            self._workers.append(_Worker(self._ctx, self._threads, self.config, self.postprocess))
 
     def _start(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Future[Outcome]:
         with self._workers_lock:

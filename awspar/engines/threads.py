@@ -22,7 +22,9 @@ __all__ = ["ThreadsEngine"]
 
 
 class ThreadsEngine(PooledEngine):
-    """urllib3 + threads. ``threads``: driver threads (default ``config.concurrency``).
+    """urllib3 + threads. ``threads``: driver threads (default ``config.concurrency``);
+    ``postprocess``: ``"module:function"`` applied to each 2xx body in the driver thread (see
+    :class:`~awspar.engines._pooled.PooledEngine`).
 
     >>> with ThreadsEngine(EngineConfig(concurrency=32)) as engine:  # doctest: +SKIP
     ...     bodies = [r.body for r in engine.map(requests)]
@@ -31,9 +33,14 @@ class ThreadsEngine(PooledEngine):
     name = "threads"
 
     def __init__(
-        self, config: EngineConfig = DEFAULT_CONFIG, *, resign: Resign | None = None, threads: int | None = None
+        self,
+        config: EngineConfig = DEFAULT_CONFIG,
+        *,
+        resign: Resign | None = None,
+        threads: int | None = None,
+        postprocess: str | None = None,
     ) -> None:
-        super().__init__(config, resign=resign)
+        super().__init__(config, resign=resign, postprocess=postprocess)
         if threads is not None and threads < 1:
             raise ConfigurationError(f"threads must be at least 1, not {threads}")
         self._threads = threads or config.concurrency
@@ -44,7 +51,8 @@ class ThreadsEngine(PooledEngine):
 
     def _send(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Outcome:
         target = None if sink is None else (sink.path, sink.offset)
-        return send_once(self._pool, request.method, request.url, request.headers, request.body, target, cancel)
+        outcome = send_once(self._pool, request.method, request.url, request.headers, request.body, target, cancel)
+        return outcome if self._postprocess is None else self._postprocess.apply(outcome)
 
     def close(self) -> None:
         super().close()
