@@ -28,9 +28,10 @@ from typing import Any
 from awspar._bedrock_answer import BedrockAnswer
 from awspar._bedrock_run import Verdict
 from awspar._bedrock_stream import StreamDecoder
-from awspar._errors import AwsparError, ConnectError, IncompleteBodyError, TimeoutError, TransportError
+from awspar._errors import AwsparError, IncompleteBodyError, TransportError
 from awspar._models import RawResponse, SignedRequest
 from awspar.engines._attempts import Outcome, RequestRun, Resign, RunPolicy, describe_failure
+from awspar.engines.aio import aiohttp_error
 
 __all__ = ["LiveStreams"]
 
@@ -101,7 +102,7 @@ class LiveStreams:
         verdicts: dict[int, Verdict] = {}
         winner: int | None = None
         slots = asyncio.Semaphore(self._engine.config.concurrency)
-        async with self._engine._session() as session:
+        async with self._engine.session() as session:
             self._tasks = {  # named by index, so that calls ending together are judged in input order
                 call.index: asyncio.create_task(self._drive(session, slots, call), name=f"{call.index:08d}")
                 for call in calls
@@ -189,12 +190,11 @@ class LiveStreams:
                 return Outcome(start, time.perf_counter(), 200, headers, b"", None, first_byte)
         except AwsparError as exc:
             error: AwsparError = type(exc)(describe_failure(method, url, "bad stream", exc))
-        except aiohttp.ClientPayloadError as exc:
-            error = IncompleteBodyError(describe_failure(method, url, "incomplete body", exc))
-        except builtins.TimeoutError as exc:
-            error = TimeoutError(describe_failure(method, url, "timed out", exc))
-        except (aiohttp.ClientError, OSError) as exc:
-            error = ConnectError(describe_failure(method, url, "connection failed", exc))
+        except Exception as exc:
+            mapped = aiohttp_error(method, url, exc)
+            if mapped is None:
+                raise
+            error = mapped
         return Outcome.failed(start, error)
 
     def _take(self, call: _Call, tokens: list[str]) -> None:
@@ -225,7 +225,7 @@ class LiveStreams:
 
     def _verdict(self, call: _Call) -> Verdict:
         """The call's answer, error, or rejection, once it has ended."""
-        from awspar.parse import parse_response
+        from awspar.parsing import parse_response
 
         raw = call.raw
         assert raw is not None

@@ -136,3 +136,37 @@ def test_postprocess_errors_reach_the_caller(server: ObjectServer, signer: Signe
     engine = get_engine(mode, EngineConfig(concurrency=2, workers=1), postprocess="zlib:crc32")
     with engine, pytest.raises(TypeError, match="postprocess zlib:crc32 returned int, not bytes"):
         list(engine.map([request]))
+
+
+def test_aiohttp_errors_map_to_awspar_errors_without_the_signature() -> None:
+    import aiohttp
+
+    from awspar._errors import ConnectError, IncompleteBodyError, TimeoutError
+    from awspar.engines.aio import aiohttp_error
+
+    url = "https://b.s3.amazonaws.com/k?X-Amz-Signature=deadbeef"
+    refused = aiohttp.ClientConnectionError("refused")
+    assert isinstance(aiohttp_error("GET", url, refused), ConnectError)
+    assert isinstance(aiohttp_error("GET", url, refused, after_headers=True), IncompleteBodyError)
+    assert isinstance(aiohttp_error("GET", url, aiohttp.ClientPayloadError("short")), IncompleteBodyError)
+    assert isinstance(aiohttp_error("GET", url, aiohttp.ServerTimeoutError("slow")), TimeoutError)
+    assert aiohttp_error("GET", url, KeyError("a bug, not a transport failure")) is None
+    assert "deadbeef" not in str(aiohttp_error("GET", url, refused))
+
+
+@pytest.mark.timeout(30)
+def test_async_engine_session_carries_the_engine_settings(server: ObjectServer, signer: Signer) -> None:
+    import asyncio
+
+    import yarl
+
+    request = signer.sign("GetObject", {"Bucket": "odd", "Key": "a b/ü+%.txt"})
+
+    async def fetch() -> tuple[int, bytes, int]:
+        engine = get_engine("async", EngineConfig(concurrency=3, read_timeout=7))
+        async with engine:
+            async with engine.session() as session:  # type: ignore[attr-defined]
+                async with session.get(yarl.URL(request.url, encoded=True), headers=request.headers) as response:
+                    return response.status, await response.read(), session.connector.limit
+
+    assert asyncio.run(fetch()) == (200, b"odd key", 3)

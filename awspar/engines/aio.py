@@ -47,7 +47,7 @@ from awspar.engines.base import Accept, Engine, RaceResult, accepts
 if TYPE_CHECKING:  # pragma: no cover
     import aiohttp
 
-__all__ = ["SKIPPED_AUTO_HEADERS", "AsyncEngine"]
+__all__ = ["SKIPPED_AUTO_HEADERS", "AsyncEngine", "aiohttp_error"]
 
 T = TypeVar("T")
 #: Headers aiohttp would add on its own; a signed request carries its own or none.
@@ -110,7 +110,7 @@ class AsyncEngine(Engine):
         runs = [RequestRun(index, job, policy) for index, job in enumerate(jobs)]
         results: dict[int, RawResponse] = {}
         winner: RawResponse | None = None
-        async with self._session() as session:
+        async with self.session() as session:
             sender = _Sender(self, session)
             tasks: dict[asyncio.Future[RawResponse], RequestRun] = {
                 asyncio.ensure_future(sender.drive(run)): run for run in runs
@@ -164,7 +164,12 @@ class AsyncEngine(Engine):
             return self._portal
 
     # -- one run -----------------------------------------------------------------------------------
-    def _session(self) -> aiohttp.ClientSession:
+    def session(self) -> aiohttp.ClientSession:
+        """A new aiohttp session with this engine's settings: at most ``concurrency`` connections,
+        its connect and read timeouts, no automatic headers, cookies, proxies from the environment
+        or decompression. For drivers that read a body as it streams (e.g. live Bedrock tokens);
+        send with ``yarl.URL(url, encoded=True)`` so that the signed URL is not re-quoted. Use it
+        as ``async with engine.session() as session:`` inside a running loop."""
         aiohttp = self._aiohttp
         connector = aiohttp.TCPConnector(limit=self.config.concurrency, limit_per_host=0)
         return aiohttp.ClientSession(
@@ -189,7 +194,7 @@ class AsyncEngine(Engine):
         next_job = _job_source(jobs)
         index = 0
         exhausted = False
-        async with self._session() as session:
+        async with self.session() as session:
             sender = _Sender(self, session)
             try:
                 while True:
@@ -344,18 +349,41 @@ class _Sender:
                            None if sink is None else sink.path, first_byte)
         except AwsparError as exc:
             error: AwsparError = type(exc)(describe_failure(method, url, "incomplete body", exc))
-        except aiohttp.ClientPayloadError as exc:
-            error = IncompleteBodyError(describe_failure(method, url, "incomplete body", exc))
-        except builtins.TimeoutError as exc:  # asyncio.TimeoutError and aiohttp's timeouts
-            error = TimeoutError(describe_failure(method, url, "timed out", exc))
-        except (aiohttp.ClientError, OSError) as exc:
-            if first_byte is None:
-                error = ConnectError(describe_failure(method, url, "connection failed", exc))
-            else:  # cut off after the headers
-                error = IncompleteBodyError(describe_failure(method, url, "body cut short", exc))
         except ValueError as exc:  # an invalid URL or header
             error = TransportError(describe_failure(method, url, "invalid request", exc))
+        except Exception as exc:
+            mapped = aiohttp_error(method, url, exc, after_headers=first_byte is not None)
+            if mapped is None:
+                raise
+            error = mapped
         return Outcome.failed(start, error)
+
+
+def aiohttp_error(
+    method: str, url: str, exc: BaseException, *, after_headers: bool = False
+) -> AwsparError | None:
+    """awspar's most specific error for what aiohttp raised while sending ``method url``, with the
+    URL's signature redacted; ``None`` when ``exc`` is not a transport failure (re-raise it).
+
+    ``after_headers``: the response had started, so a broken connection means a body cut short
+    (:class:`~awspar.IncompleteBodyError`) rather than a :class:`~awspar.ConnectError`::
+
+        except Exception as exc:
+            error = aiohttp_error("GET", url, exc, after_headers=response_started)
+            if error is None:
+                raise
+    """
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return IncompleteBodyError(describe_failure(method, url, "incomplete body", exc))
+    if isinstance(exc, builtins.TimeoutError):  # asyncio.TimeoutError and aiohttp's timeouts
+        return TimeoutError(describe_failure(method, url, "timed out", exc))
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
+        if after_headers:
+            return IncompleteBodyError(describe_failure(method, url, "body cut short", exc))
+        return ConnectError(describe_failure(method, url, "connection failed", exc))
+    return None
 
 
 def _nothing() -> None:
