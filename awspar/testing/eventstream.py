@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["encode_event", "encode_message"]
+__all__ = ["encode_event", "encode_exception", "encode_message"]
 
 _STRING = 7
 
@@ -43,3 +43,10 @@ def encode_event(event_type: str, body: Mapping[str, Any]) -> bytes:
         json.dumps(body, separators=(",", ":")).encode(),
     )
 
+
+def encode_exception(exception_type: str, message: str) -> bytes:
+    """An ``exception`` message, e.g. ``("throttlingException", "Too many requests ...")``."""
+    return encode_message(
+        {":exception-type": exception_type, ":content-type": "application/json", ":message-type": "exception"},
+        json.dumps({"message": message}).encode(),
+    )
