@@ -151,6 +151,31 @@ def test_same_results_as_the_sequential_engine(make_engine: Callable[..., DaskEn
     assert {t.worker for t in stats.timings} == set(engine.client.scheduler_info()["workers"])
 
 
+@pytest.mark.timeout(60)
+def test_map_waits_for_a_slow_first_batch_without_reading_far_ahead(
+    make_engine: Callable[..., DaskEngine], signer: Signer, make_object_server: Callable[..., ObjectServer]
+) -> None:
+    """The first batch goes to a slow endpoint; the others finish and wait for it in order, and
+    the input is not read further than ``max_batches * batch_size`` answers ahead meanwhile."""
+    slow = make_object_server({BUCKET: dict(BODIES)}, behaviour=EndpointBehaviour(latency=Latency(1500)))
+    slow_signer = Signer("s3", session=boto3.Session(**TEST_CREDENTIALS.boto3_kwargs()), endpoint_url=slow.url)
+    requests = _gets(slow_signer, KEYS[:7]) + _gets(signer, KEYS[7:])
+    pulled = 0
+
+    def lazily() -> Iterator[SignedRequest]:
+        nonlocal pulled
+        for request in requests:
+            pulled += 1
+            yield request
+
+    engine = make_engine(batch_size=7, max_batches=3)
+    responses = engine.map(lazily())
+    first = next(responses)
+    assert first.index == 0 and pulled <= 7 * 3 + 7 * 3  # answers held back plus batches out
+    rest = list(responses)
+    assert [r.body for r in [first, *rest]] == [BODIES[k] for k in KEYS]
+
+
 def test_as_completed_gives_each_index_once(make_engine: Callable[..., DaskEngine], signer: Signer,
                                             server: ObjectServer) -> None:
     requests = _gets(signer, KEYS)

@@ -81,7 +81,6 @@ DEFAULT_BATCH_SIZE = 256
 BATCHES_PER_THREAD = 2
 # Rounds a request may come back stale from a worker before it fails (a worker's clock far ahead).
 _STALE_ROUNDS = 2
-_CONNECT_TIMEOUT = 10.0
 
 # A request on the wire: (index, method, url, header pairs, body, expires_at, sink (path, offset) or None).
 WireRequest = tuple[int, str, str, tuple[tuple[str, str], ...], bytes, "float | None", "tuple[str, int] | None"]
@@ -309,7 +308,7 @@ class DaskEngine(Engine):
             self._cluster = ClusterProcess(workers=self.config.workers or os.cpu_count() or 1).start()
             address = self._cluster.address
         try:
-            return Client(address, timeout=_CONNECT_TIMEOUT, set_as_default=False)
+            return Client(address, timeout=self.config.connect_timeout, set_as_default=False)
         except (OSError, ValueError, TypeError) as exc:
             self._stop_cluster()
             raise EngineUnavailableError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
@@ -382,9 +381,11 @@ class DaskEngine(Engine):
                         break
                     run.submit_new(chunk)
                 yield from run.drain()
-                if exhausted and run.finished():
+                if run.on_cluster():
+                    run.receive()
+                elif exhausted:
                     return
-                run.receive()
+                # else: handing out answers made room to read more
         finally:
             run.abandon()
 
@@ -427,8 +428,9 @@ class _Run:
         """Ordered runs stop reading while too many answers wait for an earlier one."""
         return self._limit is None or len(self._ready) < self._limit * self.stats.batch_size
 
-    def finished(self) -> bool:
-        return not self._pending and not self._stale and not self._outbox and not self._ready
+    def on_cluster(self) -> bool:
+        """True while batches are out (or requests wait to go out again after going stale)."""
+        return bool(self._pending or self._stale)
 
     # -- submitting ------------------------------------------------------------------------------
     def submit_new(self, chunk: list[tuple[int, Job]]) -> None:
@@ -485,8 +487,10 @@ class _Run:
     # -- collecting ------------------------------------------------------------------------------
     def receive(self) -> None:
         """Wait for the next batch to finish and take its responses (a batch counts once)."""
+        if not self._pending:
+            return
         future = self._finished.get()
-        entry = self._pending.pop(future.key, None)
+        entry = self._pending.pop(str(future.key), None)
         if entry is None:
             self.stats.duplicates += 1
             return
@@ -494,7 +498,7 @@ class _Run:
         received = time.perf_counter()
         try:
             started, first, finished, worker, responses, stale = future.result()
-        except Exception as exc:  # failed for good: retries used up, workers died, or cancelled
+        except Exception as exc:  # noqa: BLE001 - failed for good: retries used up, workers died, or cancelled
             self.stats.failed_batches += 1
             error = WorkerCrashedError(redact_url(
                 f"batch {batch.number} ({len(batch.requests)} requests) failed on the Dask cluster: "
