@@ -9,8 +9,10 @@ that kills a worker waits for the nanny to bring it back.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -403,3 +405,64 @@ def test_unreachable_scheduler_is_one_clear_error(signer: Signer) -> None:
 def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         DaskEngine(**options)
+
+
+# -- the command line ----------------------------------------------------------------------------
+def _s3_get(server: ObjectServer, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **TEST_CREDENTIALS.env(), "AWS_ENDPOINT_URL": server.url}
+    return subprocess.run([sys.executable, "-c", "from awspar.cli import main; main()", "s3-get", *args],
+                          check=False, env=env, capture_output=True, text=True, timeout=90)
+
+
+@pytest.mark.timeout(60)
+def test_s3_get_cli_on_a_given_scheduler(server: ObjectServer, cluster: ClusterProcess, tmp_path: Any) -> None:
+    done = _s3_get(server, BUCKET, *KEYS[:8], "--out", str(tmp_path), "--mode", "dask",
+                   "--scheduler", cluster.address, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["ok"], report["failed"]) == (8, 0)
+    assert {key: (tmp_path / key).read_bytes() for key in KEYS[:8]} == {key: BODIES[key] for key in KEYS[:8]}
+    assert server.stats()["requests"] == 8
+
+
+@pytest.mark.timeout(90)
+def test_s3_get_cli_mode_dask_alone_starts_a_local_cluster(server: ObjectServer, tmp_path: Any) -> None:
+    done = _s3_get(server, BUCKET, KEYS[9], "--out", str(tmp_path), "--mode", "dask")
+    assert done.returncode == 0, done.stderr
+    assert "1 ok, 0 failed" in done.stdout
+    assert (tmp_path / KEYS[9]).read_bytes() == BODIES[KEYS[9]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--mode", "threads", "--scheduler", "tcp://127.0.0.1:1"), "--scheduler goes with --mode dask"),
+        (("--mode", "dask", "--scheduler", " "), "--scheduler needs an address"),
+    ],
+)
+def test_s3_get_cli_refuses_a_scheduler_without_dask(server: ObjectServer, tmp_path: Any, args: tuple[str, ...],
+                                                     message: str) -> None:
+    done = _s3_get(server, BUCKET, KEYS[0], "--out", str(tmp_path), *args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"awspar: {message}")
+    assert server.stats()["requests"] == 0 and not list(tmp_path.iterdir())
+
+
+@pytest.mark.timeout(60)
+def test_bedrock_cli_on_a_given_scheduler(cluster: ClusterProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    typer_testing = pytest.importorskip("typer.testing", reason="the CLI needs the 'cli' extra")
+    from awspar.cli.app import build_app
+
+    with BedrockServer() as endpoint:
+        for name, value in TEST_CREDENTIALS.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", endpoint.url)
+        result = typer_testing.CliRunner().invoke(
+            build_app(), ["bedrock", "--n", "2", "--mode", "dask", "--scheduler", cluster.address, "--json",
+                          "hello from the cluster"])
+        assert result.exit_code == 0, result.stderr
+        run = json.loads(result.stdout)
+        assert [call["outcome"] for call in run["calls"]] == ["ok", "ok"]
+        assert endpoint.stats()["requests"] == 2
+    assert dask.config.get("scheduler-address", None) is None  # the setting lasted one command
