@@ -1,7 +1,7 @@
 """Where the keys to fetch come from: a list, lines of a file (or stdin), or a prefix listing.
 
 A prefix is listed page by page (ListObjectsV2, signed by the signer, sent by the same engine as
-the downloads, parsed by :mod:`awspar.parse`, which decodes URL-encoded keys as boto3 does) by a
+the downloads, parsed by :mod:`awspar.parsing`, which decodes URL-encoded keys as boto3 does) by a
 task that runs a few pages ahead of the consumer. The consumer gets keys as each page arrives, so
 the downloads start after the first page instead of after the whole listing, and memory stays
 bounded by the few pages queued, however large the bucket.

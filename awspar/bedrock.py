@@ -203,7 +203,7 @@ def _signed(
 def _warm_parser(operation: str) -> None:
     """Load botocore's model and parser for ``operation`` (about 0.1 s, once per process) while
     the calls are out, rather than after the first answer lands and a race is decided."""
-    from awspar.parse import parse
+    from awspar.parsing import parse
 
     try:
         parse(f"bedrock-runtime.{operation}", 500, {}, b"{}")
@@ -213,7 +213,7 @@ def _warm_parser(operation: str) -> None:
 
 def _answer(plan: _Plan, raw: RawResponse) -> BedrockAnswer:
     """The answer in one engine response; raises its ServiceError, TransportError or ValueError."""
-    from awspar.parse import parse_response
+    from awspar.parsing import parse_response
 
     parsed = parse_response(raw)
     first_byte = raw.spans[-1].first_byte if raw.spans else None

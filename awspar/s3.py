@@ -450,8 +450,8 @@ def _length_of(response: RawResponse) -> int:
 
 
 def _service_error(response: RawResponse, key: str) -> tuple[str, str]:
-    """``(code, message)`` of an error response, parsed by :mod:`awspar.parse`."""
-    from awspar.parse import parse
+    """``(code, message)`` of an error response, parsed by :mod:`awspar.parsing`."""
+    from awspar.parsing import parse
 
     body = response.body
     if response.path is not None and not body:  # the error body went into the sink file
@@ -497,7 +497,7 @@ async def _refs(bucket: str, keys: Any, prefix: str | None, signer: Signer, engi
             yield ObjectRef(key)
     if prefix is None:
         return
-    from awspar.parse import parse_response
+    from awspar.parsing import parse_response
 
     async def fetch_page(token: str | None) -> dict[str, Any]:
         params = {"Bucket": bucket, "Prefix": prefix}

@@ -99,7 +99,7 @@ def put_with_awspar(session: Any, endpoint_url: str | None, bucket: str, size: i
     from awspar import EngineConfig
     from awspar._errors import AwsparError, ServiceError
     from awspar.engines import get_engine
-    from awspar.parse import parse_response
+    from awspar.parsing import parse_response
     from awspar.signer import Signer
 
     signer = Signer("s3", session=session, endpoint_url=endpoint_url)

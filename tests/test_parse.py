@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 
 import botocore.exceptions
 import pytest
@@ -173,3 +175,13 @@ def test_unknown_service_or_operation() -> None:
         parse("dynamodbb.GetItem", 200, {}, b"{}")
     with pytest.raises(UnknownOperationError, match="did you mean: GetItem"):
         parse("dynamodb.GetItme", 200, {}, b"{}")
+
+
+def test_parse_is_a_plain_function_in_a_fresh_interpreter() -> None:
+    """``awspar.parse`` is the function whichever module was imported first (no module hack)."""
+    code = ("import types, awspar.parsing, awspar\n"
+            "assert isinstance(awspar.parse, types.FunctionType), type(awspar.parse)\n"
+            "assert awspar.parse is awspar.parsing.parse and awspar.parse_response is awspar.parsing.parse_response\n"
+            "assert not callable(awspar.parsing)\n")
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -7,14 +7,14 @@ id (S3 XML, JSON, query and every other protocol botocore parses). It runs the s
 ``before-parse`` and ``after-call`` events a boto3 client runs, so S3's 200-with-an-error bodies,
 URL-encoded listing keys and GetBucketLocation come out as boto3 gives them. No credentials and no
 client are needed: a parse can run anywhere the bytes are.
+
+The functions are exported as ``awspar.parse`` and ``awspar.parse_response``.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
 import threading
-import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -141,14 +141,3 @@ def _operation_model(service: str, name: str) -> Any:
 @functools.cache
 def _parser(protocol: str) -> Any:
     return create_parser(protocol)
-
-
-class _CallableModule(types.ModuleType):
-    """``awspar.parse`` is both this module and the function: importing the submodule binds the
-    name ``parse`` on the package to the module, so the module answers calls as the function."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return parse(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
