@@ -9,11 +9,13 @@ bounded by the few pages queued, however large the bucket.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncio
 
 __all__ = ["FetchPage", "ObjectRef", "alist_pages", "keys_from_lines", "read_key_file"]
 
@@ -61,6 +63,8 @@ async def alist_pages(fetch_page: FetchPage, *, pages_ahead: int = _PAGES_AHEAD)
     pages ahead, so the next page is usually in hand when the consumer wants it; its errors are
     raised to the consumer. Closing the iterator early stops the listing.
     """
+    import asyncio  # lazily: reading key files needs no event loop
+
     pages: asyncio.Queue[Any] = asyncio.Queue(maxsize=pages_ahead)
 
     async def produce() -> None:

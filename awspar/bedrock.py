@@ -29,18 +29,16 @@ whole, so they race on completion and give ``on_token`` the winner's text in one
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import importlib.util
 import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from awspar._bedrock_answer import BedrockAnswer, answer_from_converse, answer_from_invoke
 from awspar._bedrock_bodies import Api, Generation, Prompt, operation_name, request_params
-from awspar._bedrock_live import LiveStreams
 from awspar._bedrock_run import STRATEGIES, BedrockCall, BedrockRun, Strategy, Verdict, assemble
 from awspar._bedrock_stream import decode_stream
 from awspar._bedrock_validators import Validator, as_validator, rejection
@@ -48,6 +46,11 @@ from awspar._config import EngineConfig, RetryPolicy
 from awspar._errors import ConfigurationError, ServiceError
 from awspar._models import RawResponse, SignedRequest
 from awspar.engines import engine_class, get_engine
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncio
+
+    from awspar._bedrock_live import LiveStreams
 
 __all__ = [
     "BEDROCK_CONFIG",
@@ -299,6 +302,8 @@ def _mode(mode: str | None) -> str:
 
 
 def _live(plan: _Plan, engine: Any, resign: _Resigner) -> LiveStreams:
+    from awspar._bedrock_live import LiveStreams  # lazily: it needs asyncio
+
     judge = _Judge(plan)
     return LiveStreams(engine, plan.operation, plan.strategy, judge.reject, plan.on_token, resign)
 
@@ -319,6 +324,8 @@ def _assemble_live(plan: _Plan, outcome: tuple[list[Verdict], int | None, float]
 def _run_coroutine(make: Callable[[], Any]) -> Any:
     """Run a coroutine to its end from sync code, in this thread, or in a helper thread when
     this thread already runs an event loop."""
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -457,6 +464,8 @@ async def ainvoke(
     )
     owned = engine is None
     chosen = _mode(mode) if owned else ""
+    import asyncio
+
     requests, resigner = await asyncio.to_thread(
         _signed, plan, signer, session, region, endpoint_url, profile
     )
@@ -486,6 +495,8 @@ class TokenStream:
         self.run: BedrockRun | None = None
 
     async def __aiter__(self) -> AsyncIterator[str]:
+        import asyncio
+
         queue: asyncio.Queue[str] = asyncio.Queue()
         task = asyncio.ensure_future(self._start(queue.put_nowait))
         try:

@@ -33,7 +33,6 @@ bounded by ``concurrency`` too.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import itertools
 import os
@@ -61,6 +60,8 @@ from awspar._s3_keys import ObjectRef, alist_pages
 from awspar._s3_paths import KeyPathError, is_folder_marker, key_to_path, prepare_parent
 
 if TYPE_CHECKING:  # pragma: no cover
+    import asyncio
+
     from awspar.engines.base import Engine
     from awspar.signer import Signer
 
@@ -172,6 +173,8 @@ class _Fetcher:
         self.skip_existing = skip_existing
         self.verify_checksums = verify_checksums
         self.on_progress = on_progress
+        import asyncio  # lazily: importing awspar.s3 (the CLI's --help) does not need it
+
         self.active: dict[int, _Object] = {}
         self.large = asyncio.Semaphore(LARGE_OBJECTS_AT_ONCE)
         mask = os.umask(0)
@@ -335,6 +338,8 @@ class _Fetcher:
             return verify_bytes(b"".join(obj.chunks[o] for o in sorted(obj.chunks)), expected)
         if size <= _INLINE_VERIFY:
             return verify_file(obj.tmp, expected)
+        import asyncio
+
         return await asyncio.to_thread(verify_file, obj.tmp, expected)
 
     async def _checksum_expectation(self, obj: _Object, headers: dict[str, str], expected: Expected) -> Expected:
@@ -375,6 +380,8 @@ class _Fetcher:
     # -- the run --------------------------------------------------------------------------------
     async def run(self, refs: AsyncIterator[ObjectRef]) -> AsyncIterator[ObjectResult]:
         """Every key's result, as each completes."""
+        import asyncio
+
         window = 2 * self.engine.config.concurrency
         out: asyncio.Queue[Any] = asyncio.Queue(maxsize=window)
         index = itertools.count()
@@ -656,6 +663,8 @@ def _iterate_on_loop_thread(agen: AsyncIterator[ObjectResult]) -> Iterator[Objec
     Leaving early (``break``, an exception, Ctrl-C in the caller) cancels the iterator and waits
     for its clean-up (temporary files removed) before returning.
     """
+    import asyncio
+
     handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=64)
     loop = asyncio.new_event_loop()
     stop = threading.Event()

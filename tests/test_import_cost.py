@@ -136,3 +136,11 @@ def test_the_lambda_path_loads_no_optional_package() -> None:
     unwanted = loaded & OPTIONAL_PACKAGES
     assert not unwanted, f"the Lambda path loads {_explain(unwanted, culprits)}"
     assert {"botocore", "urllib3"} <= loaded
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("module", ["awspar.s3", "awspar.bedrock", "awspar._s3_keys"])
+def test_library_modules_import_asyncio_only_when_run(module: str) -> None:
+    """Only the async twins need an event loop: importing the module (the CLI's --help) does not."""
+    loaded, _ = _packages_loaded_by(f"import {module}")
+    assert "awspar" in loaded and "asyncio" not in loaded
