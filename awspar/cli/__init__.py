@@ -18,5 +18,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"awspar: the command line needs the 'cli' extra ({exc.name} is missing): "
               "pip install 'awspar[cli]'", file=sys.stderr)
         raise SystemExit(2) from None
-    app = build_app()
-    app(args=argv, prog_name="awspar")
+    args = sys.argv[1:] if argv is None else argv
+    app = build_app(args[0] if args else None)  # only the command asked for, when it is known
+    app(args=args, prog_name="awspar")
