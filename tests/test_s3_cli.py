@@ -111,3 +111,30 @@ def test_ctrl_c_exits_130_and_leaves_no_partial_files(server, tmp_path) -> None:
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert _tmp_files(tmp_path) == []
     assert not any(f for _, _, files in os.walk(tmp_path) for f in files)
+
+
+@pytest.mark.parametrize("command", ["sign", "s3-get", "bedrock"])
+def test_connection_options_state_their_defaults(command) -> None:
+    from typer.testing import CliRunner
+
+    from awspar.cli.app import build_app
+
+    result = CliRunner().invoke(build_app(command), [command, "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    for option, default in (("--region", "default: AWS_REGION"), ("--endpoint-url", "default: AWS_ENDPOINT_URL"),
+                            ("--profile", "default: AWS_PROFILE")):
+        assert option in text and default in text, (option, text)
+
+
+@pytest.mark.timeout(60)
+def test_a_command_run_imports_only_its_own_module() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom awspar.cli import main\ntry:\n    main(['s3-get', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('awspar.cli.') or m == 'awspar.bedrock'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.strip().splitlines()[-1]
+    assert "awspar.cli.s3_get" in loaded and "awspar.cli.bedrock" not in loaded and "awspar.bedrock'" not in loaded

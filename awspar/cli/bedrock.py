@@ -16,6 +16,7 @@ import typer
 from awspar import bedrock
 from awspar._errors import AwsparError, ConfigurationError, NoWinnerError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
+from awspar.cli._options import BedrockEndpointUrl, Profile, Region
 from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USAGE, fail
 
 __all__ = ["bedrock_command", "read_prompt", "register", "timing_table"]
@@ -81,20 +82,9 @@ def bedrock_command(
     read_timeout: Annotated[
         float, typer.Option("--read-timeout", min=1.0, help="Seconds to wait for data from the model.")
     ] = _DEFAULT_READ_TIMEOUT,
-    region: Annotated[
-        str | None,
-        typer.Option("--region", help="Region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)."),
-    ] = None,
-    endpoint_url: Annotated[
-        str | None,
-        typer.Option(
-            "--endpoint-url",
-            help="Endpoint (default: AWS_ENDPOINT_URL_BEDROCK_RUNTIME, AWS_ENDPOINT_URL or AWS's own).",
-        ),
-    ] = None,
-    profile: Annotated[
-        str | None, typer.Option("--profile", help="Profile from ~/.aws/config (default: AWS_PROFILE).")
-    ] = None,
+    region: Region = None,
+    endpoint_url: BedrockEndpointUrl = None,
+    profile: Profile = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the whole run (every call, timings, answers) as JSON.")
     ] = False,

@@ -20,6 +20,7 @@ import typer
 
 from awspar._errors import AwsparError, ConfigurationError, ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
+from awspar.cli._options import Profile, Region, S3EndpointUrl
 from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, fail
 
 __all__ = ["register", "s3_get_command"]
@@ -60,16 +61,9 @@ def s3_get_command(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Requests in flight at most (default: 32).")
     ] = None,
-    region: Annotated[
-        str | None, typer.Option("--region", help="Region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's).")
-    ] = None,
-    endpoint_url: Annotated[
-        str | None,
-        typer.Option("--endpoint-url", help="Endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or AWS's own)."),
-    ] = None,
-    profile: Annotated[
-        str | None, typer.Option("--profile", help="Profile from ~/.aws/config (default: AWS_PROFILE).")
-    ] = None,
+    region: Region = None,
+    endpoint_url: S3EndpointUrl = None,
+    profile: Profile = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON report (per-key status, bytes, timing, error code).")
     ] = False,

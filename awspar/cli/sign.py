@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from awspar._errors import AwsparError
+from awspar.cli._options import EndpointUrl, Profile, Region
 from awspar.cli._output import fail
 
 __all__ = ["curl_command", "parse_params", "register", "sign_command"]
@@ -51,16 +52,9 @@ def sign_command(
         int | None,
         typer.Option("--expires", help=f"Seconds the presigned URL is valid, 1 to 604800 (default: {_DEFAULT_EXPIRES})."),
     ] = None,
-    region: Annotated[
-        str | None, typer.Option("--region", help="Region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's).")
-    ] = None,
-    endpoint_url: Annotated[
-        str | None,
-        typer.Option("--endpoint-url", help="Endpoint (default: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL or AWS's own)."),
-    ] = None,
-    profile: Annotated[
-        str | None, typer.Option("--profile", help="Profile from ~/.aws/config (default: AWS_PROFILE).")
-    ] = None,
+    region: Region = None,
+    endpoint_url: EndpointUrl = None,
+    profile: Profile = None,
 ) -> None:
     """Sign SERVICE OPERATION exactly as boto3 would send it, and print it instead of sending it.
 
