@@ -14,10 +14,13 @@ numbers written as JSON):
    object against an unsigned bare aiohttp loop over the same objects (target: <= 1.25x).
 4. ``large``: one 1 GiB object by ranges into a file, against a bare aiohttp download of the same
    bytes into a file (target: >= 0.8x the throughput). Verification (CRC32 read-back) included.
+5. ``many``: 100,000 tiny objects (generated, 64 B) into one directory, checksum verification off,
+   in a fresh child process per engine (``--many-modes``, default ``async``, the CLI's): its peak
+   RSS (VmHWM) must stay under 200 MB. About 4 minutes per engine on 2 loaded cores.
 
 The object server runs in a child process, so its CPU is not the client's.
 
-    /work/venv13/bin/python benchmarks/bench_s3.py [--rounds 3] [--cases seed,cli,small,large]
+    /work/venv13/bin/python benchmarks/bench_s3.py [--rounds 3] [--cases seed,cli,small,large,many]
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ from awspar.testing.object_server import GeneratedBucket, ObjectServer
 SEED = GeneratedBucket(10, 100_000)
 SMALL = GeneratedBucket(2000, 16 * 1024)
 LARGE = GeneratedBucket(1, 1024 * MiB)
+MANY = GeneratedBucket(100_000, 64)
+#: The peak resident set the ``many`` case must stay under.
+MANY_RSS_LIMIT_MB = 200
 
 _BOTO3_SCRIPT = """
 import os, sys, boto3
@@ -228,22 +234,69 @@ def case_large(url: str, rounds: int) -> dict[str, Any]:
             "throughput_vs_bare": results["awspar async ranges"]["mb_per_s"] / results["bare aiohttp download"]["mb_per_s"]}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set in MB (VmHWM; ``ru_maxrss`` would carry the parent's over exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+
+
+def many_child(url: str, mode: str, out: str) -> None:
+    """In a fresh process: every MANY key into ``out``; print one JSON line (wall, counts, peak RSS)."""
+    started = time.perf_counter()
+    keys = (MANY.key(i) for i in range(MANY.count))  # lazily, as a key file would be read
+    ok = failed = 0
+    for result in get_objects("many", keys, out_dir=out, mode=mode, concurrency=64, session=_session(),
+                              endpoint_url=url, verify_checksums=False):
+        ok += result.ok
+        failed += not result.ok
+    print(json.dumps({"ok": ok, "failed": failed, "wall_s": time.perf_counter() - started,
+                      "peak_rss_mb": peak_rss_mb()}))
+
+
+def case_many(url: str, rounds: int, modes: tuple[str, ...] = ("async",)) -> dict[str, Any]:
+    """Each engine of ``modes`` once, in its own child (rounds do not apply: a run takes minutes)."""
+    results: dict[str, Any] = {}
+    for mode in modes:
+        out = tempfile.mkdtemp(prefix="bench-s3-many-")
+        try:
+            done = subprocess.run([sys.executable, __file__, "--many-child", url, mode, out],
+                                  capture_output=True, text=True, timeout=600, check=True)
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            row["files"] = len(os.listdir(out))
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        row["objects_per_s"] = row["ok"] / row["wall_s"]
+        row["under_limit"] = row["peak_rss_mb"] < MANY_RSS_LIMIT_MB
+        results[f"awspar {mode}"] = row
+    return {"objects": MANY.count, "size": MANY.size, "target": f"peak RSS < {MANY_RSS_LIMIT_MB} MB",
+            "results": results}
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--many-child":
+        many_child(*sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--cases", default="seed,cli,small,large")
+    parser.add_argument("--cases", default="seed,cli,small,large,many")
     parser.add_argument("--out", default="benchmarks/results/bench_s3.json")
+    parser.add_argument("--many-modes", default="async", help="engines for the many case, comma-separated")
     args = parser.parse_args()
     cases = args.cases.split(",")
     report: dict[str, Any] = {"machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                                           "cpus": os.cpu_count()}, "rounds": args.rounds}
     with ObjectServer({"seed": SEED}, behaviour=EndpointBehaviour(latency=Latency(50)), process=True) as slow, \
-            ObjectServer({"small": SMALL, "large": LARGE}, verify=False, process=True) as fast:
+            ObjectServer({"small": SMALL, "large": LARGE, "many": MANY}, verify=False, process=True) as fast:
         runners = {"seed": (case_seed, slow.url), "cli": (case_cli, slow.url),
-                   "small": (case_small, fast.url), "large": (case_large, fast.url)}
+                   "small": (case_small, fast.url), "large": (case_large, fast.url), "many": (case_many, fast.url)}
         for name in cases:
             func, url = runners[name]
-            report[name] = func(url, args.rounds)
+            report[name] = (case_many(url, args.rounds, tuple(args.many_modes.split(","))) if name == "many"
+                            else func(url, args.rounds))
             _print(name, report[name])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
