@@ -342,13 +342,13 @@ class DaskEngine(Engine):
     def race(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
         began = time.perf_counter()
         run = _Run(self, self.client, ordered=False, batch_size=1, limit=None)
-        count = 0
-        for number, job in enumerate(jobs):
-            run.submit_new([(number, job)])
-            count += 1
         results: dict[int, RawResponse] = {}
         winner: RawResponse | None = None
+        count = 0
         try:
+            for number, job in enumerate(jobs):
+                run.submit_new([(number, job)])
+                count += 1
             while winner is None and len(results) < count:
                 for response in run.next_responses():
                     results[response.index] = response
@@ -450,8 +450,9 @@ class _Run:
             index, request, sink, rounds = self._stale.popleft()
             if rounds >= _STALE_ROUNDS:
                 self._deliver(RawResponse(index, error=ConfigurationError(
-                    f"request {index} ({request.operation or request.method}) was stale on the worker "
-                    f"{rounds} times right after being re-signed: is the worker's clock ahead?"), request=request))
+                    f"request {index} ({request.operation or request.method}) came back stale from the "
+                    f"workers {rounds} times, the last right after being re-signed: is a worker's clock ahead?"),
+                    request=request))
                 continue
             expired = SignedRequest(request.method, request.url, request.headers, request.body,
                                     request.operation, 0.0, request.params)  # forces prepare() to re-sign
