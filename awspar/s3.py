@@ -282,9 +282,10 @@ class _Fetcher:
             return dict(responses[0].headers), size
         self._accept(obj, first, expect_range=None)
         headers = dict(first.headers)
-        size = object_size(headers)
-        if size is None:
+        told = object_size(headers)
+        if told is None:
             raise _Failed("InvalidResponse", f"{ref.key!r}: the response tells no object size")
+        size = told
         received = _length_of(first)
         if first.status == 206 and received < size:
             if obj.tmp is not None:
@@ -348,8 +349,8 @@ class _Fetcher:
         head = await self.engine.asend(self.head_with_checksum(obj.ref.key, etag))
         obj.spans.extend(head.spans)
         if head.error is not None or head.status >= 300:
-            why = f"object checksum not available: HeadObject answered {head.status or head.error}"
-            return dataclasses.replace(expected, notes=(*expected.notes, why))
+            unavailable = f"object checksum not available: HeadObject answered {head.status or head.error}"
+            return dataclasses.replace(expected, notes=(*expected.notes, unavailable))
         from_head = expected_from_headers(head.headers)
         if from_head.checksum is None:
             why = tuple(note for note in from_head.notes if not note.startswith("md5")) or ("no object checksum",)
