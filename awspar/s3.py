@@ -75,6 +75,8 @@ _PRESIGN_EXPIRES = 3600
 # Files below this size are verified inline, larger ones on a helper thread (the loop keeps going).
 _INLINE_VERIFY = 4 * MiB
 _ERROR_BODY_MAX = 64 * 1024
+#: Seconds :func:`get_objects` waits for a stopped fetch to clean up before giving up on it.
+_CLEANUP_WAIT = 30.0
 
 #: ``on_progress(key, nbytes)``: ``nbytes`` more bytes of ``key`` have landed (per response).
 Progress = Callable[[str, int], None]
@@ -418,8 +420,10 @@ class _Fetcher:
                         await out.put(await self.finish(obj, response))
                     else:
                         spawn(self.finish(obj, response))
-                while tasks:
-                    await asyncio.gather(*list(tasks))
+                while tasks:  # a finished task leaves the set here, never only by its done callback
+                    batch = list(tasks)
+                    await asyncio.gather(*batch)
+                    tasks.difference_update(batch)
                 await out.put(done)
             except BaseException as exc:
                 await out.put(exc)
@@ -662,7 +666,9 @@ def _iterate_on_loop_thread(agen: AsyncIterator[ObjectResult]) -> Iterator[Objec
     """Run an async iterator on a private loop in a helper thread and hand its items over.
 
     Leaving early (``break``, an exception, Ctrl-C in the caller) cancels the iterator and waits
-    for its clean-up (temporary files removed) before returning.
+    for its clean-up (temporary files removed) before returning, at most :data:`_CLEANUP_WAIT`
+    seconds: past that, :class:`RuntimeError` says that the clean-up is stuck (the loop thread is
+    a daemon and is left behind) instead of the caller hanging.
     """
     import asyncio
 
@@ -701,12 +707,17 @@ def _iterate_on_loop_thread(agen: AsyncIterator[ObjectResult]) -> Iterator[Objec
                 return
     finally:
         stop.set()
-        loop.call_soon_threadsafe(task.cancel)
-        while thread.is_alive():
+        if thread.is_alive():
+            loop.call_soon_threadsafe(task.cancel)
+        deadline = time.monotonic() + _CLEANUP_WAIT
+        while thread.is_alive() and time.monotonic() < deadline:
             try:
                 handoff.get_nowait()  # unblock a producer waiting on a full queue
             except queue.Empty:
                 pass
             thread.join(0.05)
+        if thread.is_alive():
+            raise RuntimeError(f"awspar.s3: the fetch did not finish cleaning up within {_CLEANUP_WAIT:g} s "
+                               "of being stopped (its loop thread is left running)")
         loop.close()
 

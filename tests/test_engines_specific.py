@@ -170,3 +170,32 @@ def test_async_engine_session_carries_the_engine_settings(server: ObjectServer, 
                     return response.status, await response.read(), session.connector.limit
 
     assert asyncio.run(fetch()) == (200, b"odd key", 3)
+
+
+@pytest.mark.timeout(60)
+def test_close_ends_even_when_a_worker_never_answers(server: ObjectServer, signer: Signer) -> None:
+    """A worker that stops answering (here: frozen with SIGSTOP mid-request) must not keep its
+    callers, nor ``close``, waiting for ever: closing stops the workers first, which fails the
+    calls they still held."""
+    import threading
+
+    request = signer.sign("GetObject", {"Bucket": "specific", "Key": "k0"})
+    engine = get_engine("processes", EngineConfig(concurrency=2, workers=1))
+    assert engine.send(request).ok
+    [frozen] = engine.pids  # type: ignore[attr-defined]
+    server.configure(EndpointBehaviour(latency=Latency(median_ms=500)))
+    try:
+        responses: list = []
+        caller = threading.Thread(target=lambda: responses.extend(engine.map([request])), daemon=True)
+        caller.start()
+        time.sleep(0.2)  # the request is in the worker now, waiting for the server
+        os.kill(frozen, signal.SIGSTOP)
+        began = time.perf_counter()
+        engine.close()
+        took = time.perf_counter() - began
+        caller.join(10)
+    finally:
+        server.configure(EndpointBehaviour())
+    assert not caller.is_alive() and took < 15
+    [response] = responses
+    assert isinstance(response.error, WorkerCrashedError) and str(frozen) in str(response.error)

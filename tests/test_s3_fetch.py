@@ -215,3 +215,30 @@ def test_resign_keeps_range_and_if_match(server, session) -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="not both"):
         list(get_objects("b", ["k"], skip_existing=True, overwrite=True))
+
+
+@pytest.mark.timeout(30)
+def test_a_stuck_clean_up_ends_with_a_clear_error(monkeypatch) -> None:
+    """Stopping early waits for the clean-up a bounded time, then says so instead of hanging."""
+    import time
+
+    import awspar.s3 as s3
+
+    async def stubborn():
+        try:
+            yield "first"
+            yield "second"
+        finally:
+            while True:  # a clean-up that ignores cancellation
+                try:
+                    await asyncio.sleep(60)
+                except asyncio.CancelledError:
+                    pass
+
+    monkeypatch.setattr(s3, "_CLEANUP_WAIT", 0.5)
+    results = s3._iterate_on_loop_thread(stubborn())
+    assert next(results) == "first"
+    began = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"did not finish cleaning up within 0.5 s"):
+        results.close()
+    assert time.monotonic() - began < 5

@@ -72,7 +72,7 @@ def _worker_main(
                 outcome = step.apply(outcome)
             answer: tuple[Any, ...] = (call_id, True, outcome.to_tuple())
         except Exception as exc:  # the postprocess step's own error: raised in the parent
-            answer = (call_id, False, exc)
+            answer = (call_id, False, _portable(exc))
         finally:
             tokens.pop(call_id, None)
         with send_lock:
@@ -98,6 +98,16 @@ def _worker_main(
         for token in list(tokens.values()):  # stopping: abort what still runs
             token.cancel()
     pool.clear()
+
+
+def _portable(exc: Exception) -> Exception:
+    """``exc`` if it survives a pickle round trip (the parent must be able to load it, or the
+    answer would be lost), else a :class:`RuntimeError` with its type and message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 class _Worker:
@@ -160,10 +170,18 @@ class _Worker:
             raise _crashed(self.process)
 
     def _read(self) -> None:
+        """Hand each answer to its call's future; when the pipe ends (or breaks), fail the rest.
+
+        Nothing that one answer does may stop this thread: a call whose answer is never read
+        would leave its caller (and the engine's ``close``) waiting for ever.
+        """
         while True:
             try:
                 message = self._conn.recv()
             except (EOFError, OSError):
+                break
+            except Exception:  # an answer that does not unpickle: no way to tell whose, so give up on
+                self.process.kill()  # this worker; its calls fail below and it is replaced
                 break
             if message == _READY:
                 self._ready.set()
@@ -171,10 +189,17 @@ class _Worker:
             call_id, ok, data = message
             with self._lock:
                 future = self._calls.pop(call_id, None)
-            if future is not None and ok:
-                future.set_result(Outcome.from_tuple(data))
-            elif future is not None:
-                future.set_exception(data)
+            if future is None:
+                continue
+            try:
+                if ok:
+                    future.set_result(Outcome.from_tuple(data))
+                else:
+                    future.set_exception(data)
+            except Exception as exc:  # a malformed answer still ends its call
+                if not future.done():
+                    future.set_exception(WorkerCrashedError(f"unreadable answer from worker process "
+                                                            f"{self.process.pid}: {type(exc).__name__}"))
         self.process.join(timeout=1)
         with self._lock:
             self.alive = False
@@ -269,11 +294,20 @@ class ProcessEngine(PooledEngine):
         return self._start(request, sink, cancel).result()
 
     def close(self) -> None:
-        super().close()
+        """Stop the workers, then the driver threads.
+
+        The workers go first: an attempt still in flight is aborted there (its caller gets a
+        :class:`~awspar.CancelledError` outcome), and a call whose worker never answers fails
+        with :class:`~awspar.WorkerCrashedError` once the worker is gone, so no driver thread can
+        keep ``close`` waiting (within the workers' 5 s stop grace, then a kill).
+        """
         with self._workers_lock:
+            with self._lock:
+                self._closed = True  # no new worker from here on (see _start)
             workers, self._workers = self._workers, []
         for worker in workers:
             worker.stop()
+        super().close()
 
     def __repr__(self) -> str:
         return f"ProcessEngine(concurrency={self.config.concurrency}, workers={self._count})"
