@@ -222,7 +222,7 @@ def test_a_stuck_clean_up_ends_with_a_clear_error(monkeypatch) -> None:
     """Stopping early waits for the clean-up a bounded time, then says so instead of hanging."""
     import time
 
-    import awspar.s3 as s3
+    from awspar import s3
 
     async def stubborn():
         try:

@@ -105,7 +105,7 @@ def _portable(exc: Exception) -> Exception:
     answer would be lost), else a :class:`RuntimeError` with its type and message."""
     try:
         pickle.loads(pickle.dumps(exc))
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever stops the round trip, the text still crosses
         return RuntimeError(f"{type(exc).__name__}: {exc}")
     return exc
 
@@ -180,8 +180,8 @@ class _Worker:
                 message = self._conn.recv()
             except (EOFError, OSError):
                 break
-            except Exception:  # an answer that does not unpickle: no way to tell whose, so give up on
-                self.process.kill()  # this worker; its calls fail below and it is replaced
+            except Exception:  # noqa: BLE001 - an answer that does not unpickle: whose is unknown, so
+                self.process.kill()  # give up on this worker; its calls fail below and it is replaced
                 break
             if message == _READY:
                 self._ready.set()
@@ -196,7 +196,7 @@ class _Worker:
                     future.set_result(Outcome.from_tuple(data))
                 else:
                     future.set_exception(data)
-            except Exception as exc:  # a malformed answer still ends its call
+            except Exception as exc:  # noqa: BLE001 - a malformed answer still ends its call
                 if not future.done():
                     future.set_exception(WorkerCrashedError(f"unreadable answer from worker process "
                                                             f"{self.process.pid}: {type(exc).__name__}"))
