@@ -282,8 +282,9 @@ def _finish(
     return run
 
 
-def _engine(mode: str, config: EngineConfig | None, resign: _Resigner) -> Any:
-    return get_engine(mode, config or BEDROCK_CONFIG, resign=resign)
+def _engine(mode: str, config: EngineConfig | None) -> Any:
+    """The engine a call makes for itself (its requests are re-signed per call, see ``invoke``)."""
+    return get_engine(mode, config or BEDROCK_CONFIG)
 
 
 def _mode(mode: str | None) -> str:
@@ -382,8 +383,9 @@ def invoke(
     ``mode`` is the engine (``"async"``, ``"threads"``, ``"sequential"``, ``"processes"``,
     ``"subinterpreters"``; default ``"async"``, or ``"threads"`` without aiohttp), made with
     ``config`` (default :data:`BEDROCK_CONFIG`); or pass a ready ``engine=`` to reuse its pools
-    (it is not closed, and re-signs stale requests with its own ``resign`` if any: requests are
-    signed just before they are sent). ``signer`` (a ``Signer("bedrock-runtime")``) or
+    (it is not closed; whatever its own ``resign``, a request of this call that would be stale
+    when sent is re-signed from its parameters by this call's signer, passed per call as
+    ``resign=``). ``signer`` (a ``Signer("bedrock-runtime")``) or
     ``session``/``profile``/``region``/``endpoint_url`` say where and as whom to sign.
     ``on_token(text)`` receives the winner's text: token by token as it arrives with
     ``stream=True`` and the async engine, in one piece otherwise.
@@ -408,16 +410,16 @@ def invoke(
     chosen = _mode(mode) if owned else ""
     requests, resigner = _signed(plan, signer, session, region, endpoint_url, profile)
     threading.Thread(target=_warm_parser, args=(plan.operation,), daemon=True).start()
-    engine = _engine(chosen, config, resigner) if owned else engine
+    engine = _engine(chosen, config) if owned else engine
     try:
         if plan.stream and engine.name == "async":
             return _assemble_live(plan, _run_coroutine(lambda: _live(plan, engine, resigner).run(requests)))
         judge = _Judge(plan)
         began = time.perf_counter()
         if plan.strategy == "all":
-            raws = list(engine.map(requests))
+            raws = list(engine.map(requests, resign=resigner))
             return _finish(plan, judge, raws, None, time.perf_counter() - began)
-        race = engine.race(requests, accept=judge)
+        race = engine.race(requests, accept=judge, resign=resigner)
         return _finish(plan, judge, race.results, race.winner_index, race.elapsed)
     finally:
         if owned:
@@ -470,16 +472,16 @@ async def ainvoke(
         _signed, plan, signer, session, region, endpoint_url, profile
     )
     threading.Thread(target=_warm_parser, args=(plan.operation,), daemon=True).start()
-    engine = await asyncio.to_thread(_engine, chosen, config, resigner) if owned else engine
+    engine = await asyncio.to_thread(_engine, chosen, config) if owned else engine
     try:
         if plan.stream and engine.name == "async":
             return _assemble_live(plan, await _live(plan, engine, resigner).run(requests))
         judge = _Judge(plan)
         began = time.perf_counter()
         if plan.strategy == "all":
-            raws = [raw async for raw in engine.amap(requests)]
+            raws = [raw async for raw in engine.amap(requests, resign=resigner)]
             return _finish(plan, judge, raws, None, time.perf_counter() - began)
-        race = await engine.arace(requests, accept=judge)
+        race = await engine.arace(requests, accept=judge, resign=resigner)
         return _finish(plan, judge, race.results, race.winner_index, race.elapsed)
     finally:
         if owned:

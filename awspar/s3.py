@@ -23,7 +23,8 @@ each one completes. How it goes, per key:
 
 Failures do not stop the others: each key's :class:`ObjectResult` carries its error code
 (``NoSuchKey``, ``AccessDenied``, ``SlowDown`` after the engine's retries, ``UnsafeKey``...).
-Retries, backoff and re-signing of expired URLs are the engine's (:class:`~awspar.EngineConfig`).
+Retries, backoff and re-signing of expired URLs are the engine's (:class:`~awspar.EngineConfig`),
+with the signer's ``resign`` passed per call (``resign=``), so a caller's shared engine works too.
 A listing error (say ``NoSuchBucket``) ends the whole run with :class:`~awspar.ServiceError`.
 
 Requests in flight: the main stream of first requests is bounded by ``concurrency``; each large
@@ -254,7 +255,7 @@ class _Fetcher:
         try:
             if first is not None and first.status == 416 and first.request and "Range" in _headers_of(first):
                 obj.spans.extend(first.spans)  # an empty object: S3 refuses any range of it
-                first = await self.engine.asend(self._job(obj, self.get(obj.ref.key), 0))
+                first = await self.engine.asend(self._job(obj, self.get(obj.ref.key), 0), resign=self.signer.resign)
             headers, size = await self._fetch(obj, first)
             verification = await self._verify(obj, headers, size)
             if not verification.ok:
@@ -302,7 +303,7 @@ class _Fetcher:
         jobs = [self._job(obj, self.get(key, start, min(start + self.part_size, size) - 1, etag), start)
                 for start in starts]
         async with self.large:
-            responses = [r async for r in self.engine.amap(jobs)]
+            responses = [r async for r in self.engine.amap(jobs, resign=self.signer.resign)]
         for start, response in zip(starts, responses):
             self._accept(obj, response, expect_range=(start, min(start + self.part_size, size) - 1, size))
         return responses
@@ -348,7 +349,7 @@ class _Fetcher:
     async def _checksum_expectation(self, obj: _Object, headers: dict[str, str], expected: Expected) -> Expected:
         """Ask S3 for the object's own checksum (HeadObject, ChecksumMode=ENABLED)."""
         etag = (header(headers, "ETag") or "").strip('"') or None
-        head = await self.engine.asend(self.head_with_checksum(obj.ref.key, etag))
+        head = await self.engine.asend(self.head_with_checksum(obj.ref.key, etag), resign=self.signer.resign)
         obj.spans.extend(head.spans)
         if head.error is not None or head.status >= 300:
             unavailable = f"object checksum not available: HeadObject answered {head.status or head.error}"
@@ -414,7 +415,7 @@ class _Fetcher:
 
         async def pump() -> None:
             try:
-                async for response in self.engine.aas_completed(jobs()):
+                async for response in self.engine.aas_completed(jobs(), resign=self.signer.resign):
                     obj = self.active.pop(response.index)
                     if _single_response(response, self.threshold):
                         await out.put(await self.finish(obj, response))
@@ -515,7 +516,7 @@ async def _refs(bucket: str, keys: Any, prefix: str | None, signer: Signer, engi
         params = {"Bucket": bucket, "Prefix": prefix}
         if token:
             params["ContinuationToken"] = token
-        return parse_response(await engine.asend(signer.sign("ListObjectsV2", params)))
+        return parse_response(await engine.asend(signer.sign("ListObjectsV2", params), resign=signer.resign))
 
     async for page in alist_pages(fetch_page):
         for ref in page:
@@ -584,7 +585,7 @@ async def aget_objects(
 
             options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
                        "endpoint_url": endpoint_url}
-        engine = get_engine(mode, config, resign=signer.resign, **options)
+        engine = get_engine(mode, config, **options)  # re-signing is per call: see _Fetcher
     if presigned is None:
         presigned = engine.name != "boto3"  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
@@ -632,9 +633,9 @@ def get_objects(
     - ``out_dir``: write each object to ``out_dir/<key>`` (safely; see the module docstring);
       without it each result carries the bytes in ``data``.
     - ``mode``: the engine (``sequential``, ``threads``, ``async``, ``subinterpreters``,
-      ``processes``, ``boto3``), or pass a ready ``engine`` (made with
-      ``resign=signer.resign`` so that a re-signed part keeps its
-      ``Range``); ``concurrency`` / ``config`` tune it.
+      ``processes``, ``boto3``), or pass a ready ``engine`` (shared, not closed; whatever its own
+      ``resign``, stale requests of this fetch are re-signed by this call's signer, per call, so
+      that a re-signed part keeps its ``Range``); ``concurrency`` / ``config`` tune it.
     - ``signer`` or ``session`` / ``profile`` / ``region`` / ``endpoint_url``: whose credentials
       and which endpoint (the standard AWS settings apply as for boto3).
     - ``presigned``: presigned URLs (the fast path, default) or header-signed requests

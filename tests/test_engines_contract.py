@@ -249,6 +249,54 @@ def test_stale_requests_are_resigned_never_sent_stale(make_engine: Callable[...,
 
 
 @pytest.mark.timeout(60)
+def test_a_per_call_resign_is_used_ahead_of_the_engines(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    """Every method that runs jobs takes ``resign=``; a stale request of that run is re-signed by
+    it, never by the engine's own (which here would break the request)."""
+    import asyncio
+
+    used: list[str] = []
+    lock = threading.Lock()
+
+    def engine_resign(request: SignedRequest) -> SignedRequest:
+        with lock:
+            used.append("engine")
+        return request  # still stale and broken: a run that used it would fail
+
+    def call_resign(request: SignedRequest) -> SignedRequest:
+        with lock:
+            used.append("call")
+        assert request.params is not None
+        return get(signer, request.params["Key"])
+
+    def stale(key: str) -> SignedRequest:
+        request = get(signer, key)
+        return dataclasses.replace(request, expires_at=time.time() + 5,
+                                   headers={**request.headers, "Authorization": "AWS4 broken"})
+
+    engine = make_engine(EngineConfig(concurrency=2, resign_margin=30), resign=engine_resign)
+    key = KEYS[0]
+    run = {"resign": call_resign}
+
+    async def awaitable_twins() -> list[bytes]:
+        mapped = [r.body async for r in engine.amap([stale(key)], **run)]
+        completed = [r.body async for r in engine.aas_completed([stale(key)], **run)]
+        sent = await engine.asend(stale(key), **run)
+        raced = await engine.arace([stale(key)], **run)
+        assert raced.winner is not None
+        return [*mapped, *completed, sent.body, raced.winner.body]
+
+    bodies = [next(iter(engine.map([stale(key)], **run))).body,
+              next(iter(engine.as_completed([stale(key)], **run))).body,
+              engine.send(stale(key), **run).body]
+    raced = engine.race([stale(key)], **run)
+    assert raced.winner is not None
+    bodies += [raced.winner.body, *asyncio.run(awaitable_twins())]
+    assert bodies == [BODIES[key]] * 8
+    assert server.stats()["statuses"].get("403", 0) == 0
+    assert used == ([] if engine.name == "boto3" else ["call"] * 8)  # boto3 signs every call itself
+
+
+@pytest.mark.timeout(60)
 def test_stale_request_without_resign_callback_fails_clearly(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
     stale = dataclasses.replace(get(signer, KEYS[0]), expires_at=time.time() + 1)
     engine = make_engine(EngineConfig(resign_margin=30))

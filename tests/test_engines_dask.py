@@ -223,6 +223,24 @@ def test_stale_signatures_are_resigned_here_when_the_batch_is_submitted(
     assert server.stats()["requests"] == 12  # the unsignable ones never left this process
 
 
+def test_a_per_call_resign_is_used_ahead_of_the_engines(
+    make_engine: Callable[..., DaskEngine], signer: Signer, server: ObjectServer
+) -> None:
+    soon = time.time() + 5
+    requests = [dataclasses.replace(r, expires_at=soon) for r in _gets(signer, KEYS[:4])]
+    used: list[str] = []
+
+    def per_call(request: SignedRequest) -> SignedRequest:
+        used.append("call")
+        return signer.resign(request)
+
+    engine = make_engine(batch_size=2, resign=None)  # on its own, the engine cannot re-sign
+    responses = list(engine.map(requests, resign=per_call))
+    race = engine.race(requests[:2], resign=per_call)
+    assert all(r.ok for r in responses) and race.winner is not None and race.winner.ok
+    assert used == ["call"] * 6 and server.stats()["statuses"].get("403", 0) == 0
+
+
 @pytest.mark.timeout(60)
 def test_requests_gone_stale_on_the_cluster_come_back_to_be_resigned(
     make_engine: Callable[..., DaskEngine], signer: Signer, server: ObjectServer

@@ -288,7 +288,7 @@ class RequestRun:
                 return self._final(error=ConfigurationError(
                     f"request {self.index} ({request.operation or request.method}) has a signature that "
                     f"expires within resign_margin={margin:g}s and no resign callback was given: pass "
-                    "resign=signer.resign to the engine, or sign closer to sending",
+                    "resign=signer.resign to the engine or to the call, or sign closer to sending",
                     attempts=self.attempt - 1,
                 ))
             try:

@@ -90,15 +90,17 @@ class PooledEngine(Engine):
         return ThreadPoolExecutor(threads, thread_name_prefix=f"awspar-{self.name}")
 
     # -- the sync API ----------------------------------------------------------------------------
-    def map(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
-        return self._run(jobs, ordered=True)
+    def map(self, jobs: Iterable[Job], *, resign: Resign | None = None) -> Iterator[RawResponse]:
+        return self._run(jobs, ordered=True, resign=resign)
 
-    def as_completed(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
-        return self._run(jobs, ordered=False)
+    def as_completed(self, jobs: Iterable[Job], *, resign: Resign | None = None) -> Iterator[RawResponse]:
+        return self._run(jobs, ordered=False, resign=resign)
 
-    def race(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
+    def race(self, jobs: Iterable[Job], accept: Accept | None = None, *, resign: Resign | None = None) -> RaceResult:
         began = time.perf_counter()
-        policy = RunPolicy.for_run(self.config, self.resign, check_stale=not self.signs_itself, hedging=False)
+        policy = RunPolicy.for_run(
+            self.config, self.resign_for(resign), check_stale=not self.signs_itself, hedging=False
+        )
         runs = [RequestRun(index, job, policy) for index, job in enumerate(jobs)]
         stop = threading.Event()
         drivers = self._new_drivers(min(len(runs), self._driver_threads()) or 1)
@@ -158,9 +160,9 @@ class PooledEngine(Engine):
                 self._drivers = self._new_drivers(self._driver_threads())
             return self._drivers
 
-    def _run(self, jobs: Iterable[Job], ordered: bool) -> Iterator[RawResponse]:
+    def _run(self, jobs: Iterable[Job], ordered: bool, resign: Resign | None) -> Iterator[RawResponse]:
         """Feed jobs to the drivers, at most a window ahead of what has been handed out."""
-        policy = RunPolicy.for_run(self.config, self.resign, check_stale=not self.signs_itself)
+        policy = RunPolicy.for_run(self.config, self.resign_for(resign), check_stale=not self.signs_itself)
         drivers = self._shared_drivers()
         window = self._window()
         stop = threading.Event()

@@ -86,27 +86,33 @@ class AsyncEngine(Engine):
         self._lock = threading.Lock()
 
     # -- the native API -------------------------------------------------------------------------
-    async def amap(self, jobs: Iterable[Job] | AsyncIterable[Job]) -> AsyncIterator[RawResponse]:
+    async def amap(
+        self, jobs: Iterable[Job] | AsyncIterable[Job], *, resign: Resign | None = None
+    ) -> AsyncIterator[RawResponse]:
         """Send every job; yield the responses in input order. Twin of :meth:`Engine.map`."""
-        async for response in self._arun(jobs, ordered=True):
+        async for response in self._arun(jobs, ordered=True, resign=resign):
             yield response
 
-    async def aas_completed(self, jobs: Iterable[Job] | AsyncIterable[Job]) -> AsyncIterator[RawResponse]:
+    async def aas_completed(
+        self, jobs: Iterable[Job] | AsyncIterable[Job], *, resign: Resign | None = None
+    ) -> AsyncIterator[RawResponse]:
         """Send every job; yield the responses as they finish. Twin of :meth:`Engine.as_completed`."""
-        async for response in self._arun(jobs, ordered=False):
+        async for response in self._arun(jobs, ordered=False, resign=resign):
             yield response
 
-    async def asend(self, job: Job) -> RawResponse:
+    async def asend(self, job: Job, *, resign: Resign | None = None) -> RawResponse:
         """Send one job. Twin of :meth:`Engine.send`."""
-        async for response in self._arun([job], ordered=True):
+        async for response in self._arun([job], ordered=True, resign=resign):
             return response
         raise AssertionError("unreachable: one job gives one response")
 
-    async def arace(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
+    async def arace(
+        self, jobs: Iterable[Job], accept: Accept | None = None, *, resign: Resign | None = None
+    ) -> RaceResult:
         """Race the jobs; losers' tasks are cancelled and their connections closed before this
         returns. Twin of :meth:`Engine.race`."""
         began = time.perf_counter()
-        policy = RunPolicy.for_run(self.config, self.resign, hedging=False)
+        policy = RunPolicy.for_run(self.config, self.resign_for(resign), hedging=False)
         runs = [RequestRun(index, job, policy) for index, job in enumerate(jobs)]
         results: dict[int, RawResponse] = {}
         winner: RawResponse | None = None
@@ -139,17 +145,17 @@ class AsyncEngine(Engine):
         await asyncio.to_thread(self.close)
 
     # -- the sync API, through a private loop in a helper thread -----------------------------------
-    def map(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
-        return self._loop().iterate(lambda: self._arun(jobs, ordered=True), self._window())
+    def map(self, jobs: Iterable[Job], *, resign: Resign | None = None) -> Iterator[RawResponse]:
+        return self._loop().iterate(lambda: self._arun(jobs, ordered=True, resign=resign), self._window())
 
-    def as_completed(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
-        return self._loop().iterate(lambda: self._arun(jobs, ordered=False), self._window())
+    def as_completed(self, jobs: Iterable[Job], *, resign: Resign | None = None) -> Iterator[RawResponse]:
+        return self._loop().iterate(lambda: self._arun(jobs, ordered=False, resign=resign), self._window())
 
-    def send(self, job: Job) -> RawResponse:
-        return self._loop().call(lambda: self.asend(job))
+    def send(self, job: Job, *, resign: Resign | None = None) -> RawResponse:
+        return self._loop().call(lambda: self.asend(job, resign=resign))
 
-    def race(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
-        return self._loop().call(lambda: self.arace(jobs, accept))
+    def race(self, jobs: Iterable[Job], accept: Accept | None = None, *, resign: Resign | None = None) -> RaceResult:
+        return self._loop().call(lambda: self.arace(jobs, accept, resign=resign))
 
     def close(self) -> None:
         with self._lock:
@@ -183,9 +189,11 @@ class AsyncEngine(Engine):
             trust_env=False,
         )
 
-    async def _arun(self, jobs: Iterable[Job] | AsyncIterable[Job], ordered: bool) -> AsyncIterator[RawResponse]:
+    async def _arun(
+        self, jobs: Iterable[Job] | AsyncIterable[Job], ordered: bool, resign: Resign | None
+    ) -> AsyncIterator[RawResponse]:
         """Drive the jobs, at most a window ahead of the responses handed out."""
-        policy = RunPolicy.for_run(self.config, self.resign)
+        policy = RunPolicy.for_run(self.config, self.resign_for(resign))
         window = self._window()
         finished: asyncio.Queue[asyncio.Task[RawResponse]] = asyncio.Queue()
         pending: dict[int, asyncio.Task[RawResponse]] = {}

@@ -81,6 +81,10 @@ class Engine:
     """Sends signed requests in parallel. Use as a context manager (sync or async) or call
     :meth:`close`. ``resign`` re-signs a request whose signature would be stale when sent.
 
+    Every method that runs jobs also takes ``resign=``: that run's re-signing, used instead of the
+    engine's own (so that one shared engine can serve requests from several signers, e.g.
+    ``engine.map(requests, resign=signer.resign)``).
+
     >>> with get_engine("threads", EngineConfig(concurrency=16)) as engine:  # doctest: +SKIP
     ...     for response in engine.map(requests):
     ...         print(response.index, response.status, len(response.body))
@@ -93,22 +97,26 @@ class Engine:
         self.resign = resign
 
     # -- the sync API --------------------------------------------------------------------------
-    def map(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
+    def map(self, jobs: Iterable[Job], *, resign: Resign | None = None) -> Iterator[RawResponse]:
         """Send every job; yield the responses in input order, lazily."""
         raise NotImplementedError
 
-    def as_completed(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
+    def as_completed(self, jobs: Iterable[Job], *, resign: Resign | None = None) -> Iterator[RawResponse]:
         """Send every job; yield the responses as they finish (``response.index`` says which)."""
         raise NotImplementedError
 
-    def send(self, job: Job) -> RawResponse:
+    def send(self, job: Job, *, resign: Resign | None = None) -> RawResponse:
         """Send one job (with retries and hedging like any other)."""
-        return next(iter(self.map([job])))
+        return next(iter(self.map([job], resign=resign)))
 
-    def race(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
+    def race(self, jobs: Iterable[Job], accept: Accept | None = None, *, resign: Resign | None = None) -> RaceResult:
         """Send every job at once; the first 2xx answer that ``accept`` approves wins and the
         others are cancelled (never retried). Returns without waiting for the losers."""
         raise NotImplementedError
+
+    def resign_for(self, resign: Resign | None) -> Resign | None:
+        """The re-signing a run uses: its own ``resign`` if given, else the engine's."""
+        return resign if resign is not None else self.resign
 
     def close(self) -> None:
         """Release pools, threads and processes. The engine cannot be used afterwards."""
@@ -120,29 +128,38 @@ class Engine:
         self.close()
 
     # -- the awaitable twins -------------------------------------------------------------------
-    async def amap(self, jobs: Iterable[Job] | AsyncIterable[Job]) -> AsyncIterator[RawResponse]:
+    async def amap(
+        self, jobs: Iterable[Job] | AsyncIterable[Job], *, resign: Resign | None = None
+    ) -> AsyncIterator[RawResponse]:
         """Awaitable twin of :meth:`map`."""
-        async for response in _iterate_in_thread(lambda sync_jobs: self.map(sync_jobs), jobs, self._window()):
-            yield response
-
-    async def aas_completed(self, jobs: Iterable[Job] | AsyncIterable[Job]) -> AsyncIterator[RawResponse]:
-        """Awaitable twin of :meth:`as_completed`."""
         async for response in _iterate_in_thread(
-            lambda sync_jobs: self.as_completed(sync_jobs), jobs, self._window()
+            lambda sync_jobs: self.map(sync_jobs, resign=resign), jobs, self._window()
         ):
             yield response
 
-    async def asend(self, job: Job) -> RawResponse:
+    async def aas_completed(
+        self, jobs: Iterable[Job] | AsyncIterable[Job], *, resign: Resign | None = None
+    ) -> AsyncIterator[RawResponse]:
+        """Awaitable twin of :meth:`as_completed`."""
+        async for response in _iterate_in_thread(
+            lambda sync_jobs: self.as_completed(sync_jobs, resign=resign), jobs, self._window()
+        ):
+            yield response
+
+    async def asend(self, job: Job, *, resign: Resign | None = None) -> RawResponse:
         """Awaitable twin of :meth:`send`."""
         import asyncio
 
-        return await asyncio.to_thread(self.send, job)
+        return await asyncio.to_thread(lambda: self.send(job, resign=resign))
 
-    async def arace(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
+    async def arace(
+        self, jobs: Iterable[Job], accept: Accept | None = None, *, resign: Resign | None = None
+    ) -> RaceResult:
         """Awaitable twin of :meth:`race`."""
         import asyncio
 
-        return await asyncio.to_thread(self.race, list(jobs), accept)
+        batch = list(jobs)
+        return await asyncio.to_thread(lambda: self.race(batch, accept, resign=resign))
 
     async def aclose(self) -> None:
         """Awaitable twin of :meth:`close`."""

@@ -333,15 +333,15 @@ class DaskEngine(Engine):
             cluster.stop()
 
     # -- the sync API ----------------------------------------------------------------------------
-    def map(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
-        return self._run(jobs, ordered=True)
+    def map(self, jobs: Iterable[Job], *, resign: Resign | None = None) -> Iterator[RawResponse]:
+        return self._run(jobs, ordered=True, resign=resign)
 
-    def as_completed(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
-        return self._run(jobs, ordered=False)
+    def as_completed(self, jobs: Iterable[Job], *, resign: Resign | None = None) -> Iterator[RawResponse]:
+        return self._run(jobs, ordered=False, resign=resign)
 
-    def race(self, jobs: Iterable[Job], accept: Accept | None = None) -> RaceResult:
+    def race(self, jobs: Iterable[Job], accept: Accept | None = None, *, resign: Resign | None = None) -> RaceResult:
         began = time.perf_counter()
-        run = _Run(self, self.client, ordered=False, batch_size=1, limit=None)
+        run = _Run(self, self.client, ordered=False, batch_size=1, limit=None, resign=resign)
         results: dict[int, RawResponse] = {}
         winner: RawResponse | None = None
         count = 0
@@ -362,10 +362,10 @@ class DaskEngine(Engine):
             winner, None if winner is None else winner.index, tuple(results[i] for i in range(count)), elapsed
         )
 
-    def _run(self, jobs: Iterable[Job], ordered: bool) -> Iterator[RawResponse]:
+    def _run(self, jobs: Iterable[Job], ordered: bool, resign: Resign | None) -> Iterator[RawResponse]:
         client = self.client
         limit = self._batch_limit(client)
-        run = _Run(self, client, ordered=ordered, batch_size=self.batch_size, limit=limit)
+        run = _Run(self, client, ordered=ordered, batch_size=self.batch_size, limit=limit, resign=resign)
         source = _chunks(enumerate(jobs), self.batch_size)
         exhausted = False
         try:
@@ -401,14 +401,18 @@ def _chunks(numbered: Iterator[tuple[int, Job]], size: int) -> Iterator[list[tup
 
 
 class _Run:
-    """One run's batches on the cluster: submitting, collecting, re-signing, delivering."""
+    """One run's batches on the cluster: submitting, collecting, re-signing (with the run's
+    ``resign``, else the engine's), delivering."""
 
-    def __init__(self, engine: DaskEngine, client: Client, *, ordered: bool, batch_size: int, limit: int | None) -> None:
+    def __init__(
+        self, engine: DaskEngine, client: Client, *, ordered: bool, batch_size: int, limit: int | None,
+        resign: Resign | None = None,
+    ) -> None:
         self._engine = engine
         self._client = client
         self._ordered = ordered
         self._limit = limit
-        self._policy = RunPolicy.for_run(engine.config, engine.resign, hedging=False)
+        self._policy = RunPolicy.for_run(engine.config, engine.resign_for(resign), hedging=False)
         self._prefix = f"awspar-batch-{uuid.uuid4().hex[:12]}"
         self._numbers = itertools.count()
         self._finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
