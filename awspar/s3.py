@@ -421,7 +421,10 @@ class _Fetcher:
                         await out.put(await self.finish(obj, response))
                     else:
                         spawn(self.finish(obj, response))
-                while tasks:  # a finished task leaves the set here, never only by its done callback
+                # A finished task leaves the set here, not only by its done callback: from 3.12 a
+                # gather of finished tasks completes eagerly and `await` does not yield, so a task
+                # whose discard callback was still queued would make this loop spin for ever.
+                while tasks:
                     batch = list(tasks)
                     await asyncio.gather(*batch)
                     tasks.difference_update(batch)
