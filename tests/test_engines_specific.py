@@ -7,6 +7,7 @@ import base64
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 
@@ -69,10 +70,12 @@ def test_a_killed_worker_fails_its_requests_and_is_replaced(server: ObjectServer
         victim = engine.pids[0]  # type: ignore[attr-defined]
         server.configure(EndpointBehaviour(latency=Latency(median_ms=1500)))
         try:
-            results = engine.as_completed(requests[:8])
+            responses: list = []  # as_completed is lazy: consume it meanwhile, so the requests go out
+            consumer = threading.Thread(target=lambda: responses.extend(engine.as_completed(requests[:8])))
+            consumer.start()
             time.sleep(0.5)  # every request is in a worker now, waiting for the server
             os.kill(victim, signal.SIGKILL)
-            responses = list(results)
+            consumer.join(30)
         finally:
             server.configure(EndpointBehaviour())
         crashed = [r for r in responses if isinstance(r.error, WorkerCrashedError)]
@@ -177,8 +180,6 @@ def test_close_ends_even_when_a_worker_never_answers(server: ObjectServer, signe
     """A worker that stops answering (here: frozen with SIGSTOP mid-request) must not keep its
     callers, nor ``close``, waiting for ever: closing stops the workers first, which fails the
     calls they still held."""
-    import threading
-
     request = signer.sign("GetObject", {"Bucket": "specific", "Key": "k0"})
     engine = get_engine("processes", EngineConfig(concurrency=2, workers=1))
     assert engine.send(request).ok
