@@ -12,14 +12,10 @@ import datetime
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
-
 __all__ = [
     "CLOCK_TARGET",
     "BytesRaw",
     "credential_expiry",
-    "empty_body",
-    "empty_response",
     "header_items",
     "protocol_of",
 ]
@@ -53,29 +49,6 @@ class BytesRaw:
 
     def close(self) -> None:
         self._offset = len(self._data)
-
-
-def empty_body(operation_model: Any) -> bytes:
-    """The smallest 200 body botocore's parser accepts for an operation with no output data.
-
-    JSON and REST parsers take an empty body; the RPCv2 CBOR parser needs an empty CBOR map;
-    the query and EC2 parsers need an XML document, with the operation's result wrapper element
-    when it has one.
-    """
-    protocol = protocol_of(operation_model.service_model)
-    if protocol == "smithy-rpc-v2-cbor":
-        return b"\xa0"
-    if protocol not in ("query", "ec2"):
-        return b""
-    shape = operation_model.output_shape
-    wrapper = shape.serialization.get("resultWrapper") if shape is not None else None
-    return f"<Response><{wrapper}/></Response>".encode() if wrapper else b"<Response/>"
-
-
-def empty_response(url: str, body: bytes = b"") -> AWSResponse:
-    """A 200 response with no headers: what ``before-send`` returns to stop botocore from
-    sending a request it has just signed (``body`` from :func:`empty_body`)."""
-    return AWSResponse(url, 200, {}, BytesRaw(body))
 
 
 def header_items(headers: Any) -> Iterable[tuple[str, Any]]:

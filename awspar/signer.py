@@ -25,7 +25,7 @@ import botocore.session
 from botocore import UNSIGNED, xform_name
 from botocore.config import Config
 
-from awspar._botocore_compat import credential_expiry, empty_body, empty_response, header_items
+from awspar._botocore_compat import credential_expiry, header_items
 from awspar._errors import (
     AwsparError,
     ConfigurationError,
@@ -53,6 +53,14 @@ _SIGV2 = frozenset({"s3", "s3-query", "s3-presign-post", "v2"})
 _REPORTED_VALUE = re.compile(r"value: .*?(, type:|, valid|$)")
 # The list of signed header names in a SigV4 Authorization header: "..., SignedHeaders=a;b;c, ..."
 _SIGNED_HEADERS = re.compile(r"SignedHeaders=([^,\s]*)")
+
+
+class _Captured(Exception):
+    """Carries the request lifted at ``before-send`` out of the botocore call that made it."""
+
+    def __init__(self, request: tuple[str, str, dict[str, str], bytes]) -> None:
+        super().__init__("request captured")
+        self.request = request
 
 
 class Signer:
@@ -104,7 +112,6 @@ class Signer:
         for name in model.operation_names:
             self._operations[name] = self._operations[xform_name(name)] = (name, xform_name(name))
         self._sensitive: dict[str, frozenset[str]] = {}
-        self._empty_bodies: dict[str, bytes] = {}
         self._local = threading.local()
         self._client.meta.events.register("before-send", self._capture_and_stop)
         self._client.meta.events.register("before-sign", self._remember_request)
@@ -141,21 +148,19 @@ class Signer:
         name, method = self._resolve(operation)
         params = dict(params or {})
         kept = self._keepable(name, params)
-        local = self._local
-        local.captured = None
-        local.operation = name
+        self._local.operation = name
         try:
             getattr(self._client, method)(**params)
-            captured: tuple[str, str, dict[str, str], bytes] | None = local.captured
+        except _Captured as captured:
+            http_method, url, headers, body = captured.request
         except botocore.exceptions.ParamValidationError as exc:
             raise self._validation_error(name, exc) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise _translate(exc, self.service, name) from None
-        finally:
-            local.captured = local.operation = None
-        if captured is None:  # pragma: no cover - botocore skipped before-send (a changed pipeline)
+        else:  # pragma: no cover - botocore skipped before-send (a changed pipeline)
             raise AwsparError(f"{self.service}.{name}: botocore sent no request to capture")
-        http_method, url, headers, body = captured
+        finally:
+            self._local.operation = None
         stamp = epoch_of_amz_date(headers.get("X-Amz-Date", ""))
         expires_at = None if stamp is None else self._cap(stamp + HEADER_SIGNATURE_LIFETIME)
         return SignedRequest(http_method, url, headers, body, f"{self.service}.{name}", expires_at, kept)
@@ -243,21 +248,18 @@ class Signer:
 
     # -- botocore event handlers ------------------------------------------------------------
 
-    def _capture_and_stop(self, request: Any, event_name: str, **_: Any) -> Any:
-        """``before-send``: keep the signed request as plain data and answer instead of AWS.
+    def _capture_and_stop(self, request: Any, event_name: str, **_: Any) -> None:
+        """``before-send``: lift the signed request as plain data and stop the call right there.
 
+        Raising (rather than answering with a fake response) spares botocore parsing a response,
+        the after-call handlers and its retry bookkeeping: botocore hands an exception raised here
+        to its retry handler, which does not retry an unknown exception, and re-raises it.
         A call botocore makes on its own first (endpoint discovery, for Timestream) is let
         through: boto3 needs its answer to address the request awspar is signing.
         """
         operation = event_name.rpartition(".")[2]
-        if operation != getattr(self._local, "operation", None):
-            return None
-        body = self._empty_bodies.get(operation)
-        if body is None:
-            model = self._client.meta.service_model.operation_model(operation)
-            body = self._empty_bodies[operation] = empty_body(model)
-        self._local.captured = _lift(request)
-        return empty_response(request.url, body)
+        if operation == getattr(self._local, "operation", None):
+            raise _Captured(_lift(request))
 
     def _remember_request(self, request: Any, **_: Any) -> None:
         """``before-sign``: remember the request a presigned URL is made from, to read the headers

@@ -15,10 +15,9 @@ import botocore.credentials
 import botocore.handlers
 import botocore.parsers
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
-from awspar._botocore_compat import CLOCK_TARGET, BytesRaw, credential_expiry, empty_body, protocol_of
+from awspar._botocore_compat import CLOCK_TARGET, credential_expiry, protocol_of
 
 FAKE = {"aws_access_key_id": "AKIDSHAPE", "aws_secret_access_key": "shape-secret", "region_name": "us-east-1"}
 
@@ -32,25 +31,27 @@ def test_signing_clock_is_where_the_tests_freeze_it() -> None:
     assert f"{attribute}()" in inspect.getsource(botocore.auth.SigV4Auth.add_auth)
 
 
-def test_before_send_passes_the_signed_request_and_takes_a_response() -> None:
-    """signer.Signer._capture_and_stop: kwargs request and event_name; a returned response is used."""
-    client = boto3.Session(**FAKE).client("sqs")
-    seen = {}
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("retry_mode", ["standard", "legacy", "adaptive"])
+def test_before_send_passes_the_signed_request_and_an_exception_from_it_ends_the_call(retry_mode) -> None:
+    """signer.Signer._capture_and_stop: kwargs request and event_name; an exception it raises
+    leaves the client call at once, unretried, whatever the retry mode."""
+    client = boto3.Session(**FAKE).client("sqs", config=Config(retries={"mode": retry_mode}))
+    seen = []
 
     def handler(request, event_name, **kwargs):
-        seen.update(url=request.url, event=event_name, headers=dict(request.headers), body=request.body)
-        return empty_response_for(request.url, client, "ListQueues")
+        seen.append((request.url, event_name, dict(request.headers), request.body))
+        raise _Stop
 
     client.meta.events.register("before-send", handler)
-    result = client.list_queues()
-    assert seen["event"] == "before-send.sqs.ListQueues"
-    assert "Authorization" in seen["headers"]
-    assert result["ResponseMetadata"]["HTTPStatusCode"] == 200
-
-
-def empty_response_for(url, client, operation):
-    body = empty_body(client.meta.service_model.operation_model(operation))
-    return AWSResponse(url, 200, {}, BytesRaw(body))
+    with pytest.raises(_Stop):
+        client.list_queues()
+    assert len(seen) == 1
+    _, event, headers, _ = seen[0]
+    assert event == "before-send.sqs.ListQueues" and "Authorization" in headers
 
 
 def test_before_sign_passes_the_request_a_presigned_url_is_made_from() -> None:
@@ -83,7 +84,7 @@ def test_refreshable_credentials_keep_their_expiry_where_awspar_reads_it() -> No
 
 
 def test_protocols_and_their_parsers() -> None:
-    """parse.py and empty_body rely on these protocol names and parser factory."""
+    """parsing.py relies on these protocol names and parser factory."""
     session = boto3.Session(**FAKE)
     protocols = {protocol_of(session.client(name).meta.service_model)
                  for name in ("s3", "sqs", "sts", "ec2", "lambda")}
@@ -114,10 +115,11 @@ def test_prepared_requests_keep_header_values_as_bytes_or_text() -> None:
 
     def handler(request, **kwargs):
         kinds.update(type(value) for value in request.headers.values())
-        return empty_response_for(request.url, client, "GetCallerIdentity")
+        raise _Stop
 
     client.meta.events.register("before-send", handler)
-    client.get_caller_identity()
+    with pytest.raises(_Stop):
+        client.get_caller_identity()
     assert kinds and kinds <= {bytes, str}
 
 
