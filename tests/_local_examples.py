@@ -103,10 +103,9 @@ def bedrock_endpoint() -> Iterator[BedrockServer]:
 @pytest.fixture
 def quiet_bedrock(bedrock_endpoint: BedrockServer) -> Iterator[BedrockServer]:
     """The simulator with no latency or faults, counters zeroed; configure it per test."""
-    bedrock_endpoint.configure(EndpointBehaviour())
-    bedrock_endpoint.reset_stats()
+    bedrock_endpoint.reset()
     yield bedrock_endpoint
-    bedrock_endpoint.configure(EndpointBehaviour())
+    bedrock_endpoint.reset()
 
 
 def run(command: Sequence[str], env: Mapping[str, str], *, timeout: float = 60,

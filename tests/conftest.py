@@ -18,3 +18,15 @@ def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(scope="module")
+def signer(server):  # type: ignore[no-untyped-def]
+    """An S3 signer holding the local endpoints' test credentials, aimed at the module's own
+    ``server`` fixture (an ``ObjectServer``); modules that sign for another service define their own."""
+    import boto3
+
+    from awspar.signer import Signer
+    from awspar.testing.credentials import TEST_CREDENTIALS
+
+    return Signer("s3", session=boto3.Session(**TEST_CREDENTIALS.boto3_kwargs()), endpoint_url=server.url)

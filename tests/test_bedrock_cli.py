@@ -59,16 +59,14 @@ def server():
 def local_env(server, monkeypatch):
     """Credentials, region and endpoint from the standard AWS environment variables."""
     from awspar.testing.credentials import TEST_CREDENTIALS
-    from awspar.testing.faults import EndpointBehaviour
 
     for name, value in TEST_CREDENTIALS.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", server.url)
     server.answer = "echo"
-    server.configure(EndpointBehaviour())
-    server.reset_stats()
+    server.reset()
     yield server
-    server.configure(EndpointBehaviour())
+    server.reset()
 
 
 def test_race_prints_the_answer_and_the_timing_table(local_env):

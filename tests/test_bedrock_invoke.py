@@ -55,10 +55,9 @@ def signer(server: BedrockServer) -> Signer:
 @pytest.fixture(autouse=True)
 def _fresh(server: BedrockServer) -> Iterator[None]:
     server.answer = "echo"
-    server.configure(EndpointBehaviour())
-    server.reset_stats()
+    server.reset()
     yield
-    server.configure(EndpointBehaviour())
+    server.reset()
 
 
 def draws(behaviour: EndpointBehaviour, path: str, count: int) -> list[Any]:

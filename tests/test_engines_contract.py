@@ -46,18 +46,12 @@ def server() -> Iterator[ObjectServer]:
         yield endpoint
 
 
-@pytest.fixture(scope="module")
-def signer(server: ObjectServer) -> Signer:
-    return Signer("s3", session=boto3.Session(**TEST_CREDENTIALS.boto3_kwargs()), endpoint_url=server.url)
-
-
 @pytest.fixture(autouse=True)
 def _quiet_server(server: ObjectServer) -> Iterator[None]:
     """Each test starts from a well-behaved server with zeroed counters, and leaves it so."""
-    server.configure(EndpointBehaviour())
-    server.reset_stats()
+    server.reset()
     yield
-    server.configure(EndpointBehaviour())
+    server.reset()
 
 
 @pytest.fixture(params=ENGINES)

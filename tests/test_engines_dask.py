@@ -74,17 +74,11 @@ def client(cluster: ClusterProcess) -> Iterator[distributed.Client]:
         yield dask_client
 
 
-@pytest.fixture(scope="module")
-def signer(server: ObjectServer) -> Signer:
-    return Signer("s3", session=boto3.Session(**TEST_CREDENTIALS.boto3_kwargs()), endpoint_url=server.url)
-
-
 @pytest.fixture(autouse=True)
 def _quiet_server(server: ObjectServer) -> Iterator[None]:
-    server.configure(EndpointBehaviour())
-    server.reset_stats()
+    server.reset()
     yield
-    server.configure(EndpointBehaviour())
+    server.reset()
 
 
 @pytest.fixture

@@ -47,10 +47,20 @@ def server() -> Iterator[ObjectServer]:
 @pytest.fixture
 def quiet_server(server: ObjectServer) -> Iterator[ObjectServer]:
     """The module's server with no latency or faults, counters zeroed."""
-    server.configure(EndpointBehaviour())
-    server.reset_stats()
+    server.reset()
     yield server
-    server.configure(EndpointBehaviour())
+    server.reset()
+
+
+@pytest.fixture
+def crashy_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A postprocess step that kills its interpreter (SystemExit) on a body starting with b"exit";
+    workers copy sys.path, so they import it from tmp_path."""
+    (tmp_path / "crashy_step.py").write_text(
+        "def maybe_exit(body):\n    if body.startswith(b'exit'):\n        raise SystemExit('boom')\n    return body\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "crashy_step:maybe_exit"
 
 
 def gets(server: ObjectServer, count: int = OBJECTS) -> list[SignedRequest]:
@@ -172,17 +182,12 @@ def test_a_step_that_cannot_load_in_a_subinterpreter_fails_clearly_at_start() ->
 @needs_313
 @pytest.mark.timeout(60)
 def test_crashed_worker_surfaces_as_worker_crashed_error_and_is_replaced(
-    quiet_server: ObjectServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    quiet_server: ObjectServer, crashy_step: str
 ) -> None:
-    # A postprocess that kills its interpreter (SystemExit) on one body; workers copy sys.path.
-    (tmp_path / "crashy_step.py").write_text(
-        "def maybe_exit(body):\n    if body.startswith(b'exit'):\n        raise SystemExit('boom')\n    return body\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
     ok = SignedRequest("GET", f"{quiet_server.url}/misc/ok")
     bad = SignedRequest("GET", f"{quiet_server.url}/misc/bad")
     config = EngineConfig(concurrency=1, workers=1)
-    with get_engine("subinterpreters", config, postprocess="crashy_step:maybe_exit") as engine:
+    with get_engine("subinterpreters", config, postprocess=crashy_step) as engine:
         before = engine.send(ok)
         crashed = engine.send(bad)
         after = [r.body for r in engine.map([ok, ok])]
@@ -196,17 +201,13 @@ def test_crashed_worker_surfaces_as_worker_crashed_error_and_is_replaced(
 @needs_313
 @pytest.mark.timeout(60)
 def test_crashes_under_load_fail_only_what_the_dead_workers_held(
-    quiet_server: ObjectServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    quiet_server: ObjectServer, crashy_step: str
 ) -> None:
-    (tmp_path / "crashy_step.py").write_text(
-        "def maybe_exit(body):\n    if body.startswith(b'exit'):\n        raise SystemExit('boom')\n    return body\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
     ok = SignedRequest("GET", f"{quiet_server.url}/misc/ok")
     bad = SignedRequest("GET", f"{quiet_server.url}/misc/bad")
     requests = [bad if i % 10 == 3 else ok for i in range(40)]
     config = EngineConfig(concurrency=4, workers=2)
-    with get_engine("subinterpreters", config, postprocess="crashy_step:maybe_exit") as engine:
+    with get_engine("subinterpreters", config, postprocess=crashy_step) as engine:
         responses = list(engine.map(requests))
         tail = [r.body for r in engine.map([ok] * 8)]
     assert [r.index for r in responses] == list(range(40))

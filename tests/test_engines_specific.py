@@ -15,13 +15,11 @@ import pytest
 
 pytest.importorskip("aiohttp", reason="the local object endpoint needs aiohttp: pip install 'awspar[local]'")
 
-import boto3
 
 from awspar import EngineConfig
 from awspar._errors import ConfigurationError, WorkerCrashedError
 from awspar.engines import get_engine
 from awspar.signer import Signer
-from awspar.testing.credentials import TEST_CREDENTIALS
 from awspar.testing.faults import EndpointBehaviour, Latency
 from awspar.testing.object_server import ObjectServer
 
@@ -32,11 +30,6 @@ BODIES = {f"k{i}": os.urandom(64 + i) for i in range(20)}
 def server() -> Iterator[ObjectServer]:
     with ObjectServer({"specific": dict(BODIES), "odd": {"a b/ü+%.txt": b"odd key"}}) as endpoint:
         yield endpoint
-
-
-@pytest.fixture(scope="module")
-def signer(server: ObjectServer) -> Signer:
-    return Signer("s3", session=boto3.Session(**TEST_CREDENTIALS.boto3_kwargs()), endpoint_url=server.url)
 
 
 @pytest.mark.timeout(60)

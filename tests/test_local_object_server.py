@@ -294,6 +294,16 @@ def test_peak_in_flight_and_stats_over_http() -> None:
         assert server.stats()["requests"] == 0 and server.stats()["peak_in_flight"] == 0
 
 
+def test_reset_makes_the_server_well_behaved_again_with_zeroed_counters() -> None:
+    always_slow_down = EndpointBehaviour(faults=FaultRates(slowdown=1.0), seed=1)
+    with ObjectServer({"g": GeneratedBucket(2, 10)}, behaviour=always_slow_down, verify=False) as server:
+        url = f"{server.url}/g/obj-000001"
+        assert _http_get(url)[0] == 503 and server.stats()["requests"] == 1
+        server.reset()
+        assert server.stats()["requests"] == 0 and server.behaviour == EndpointBehaviour()
+        assert _http_get(url)[0] == 200
+
+
 def test_server_in_a_child_process_stops_and_frees_its_port() -> None:
     with ObjectServer({"g": GeneratedBucket(3, 10)}, process=True) as server:
         port = server.port

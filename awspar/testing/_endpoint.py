@@ -181,6 +181,12 @@ class LocalEndpoint:
 
         self._on_loop(apply) if self._loop is not None else apply()
 
+    def reset(self) -> None:
+        """Well-behaved again, with zeroed counters: no latency, faults or quota (the draws start
+        afresh) — what a test wants before and after it changes the behaviour (thread mode only)."""
+        self.configure(EndpointBehaviour())
+        self.reset_stats()
+
     def _on_loop(self, func: Any) -> Any:
         loop = self._loop
         if loop is None:
