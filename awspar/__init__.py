@@ -7,7 +7,9 @@ above all, and so that a worker subinterpreter can import ``awspar._models`` wit
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+# Not ``typing.TYPE_CHECKING``: importing typing is most of what ``import awspar`` would cost.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -79,7 +81,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.signer import Signer
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'awspar' has no attribute {name!r}")

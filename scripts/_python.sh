@@ -23,4 +23,7 @@ setup_venv() {
     [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     "$venv/bin/python" -m pip install --quiet -e ".[$extras]"
+    # An editable install leaves awspar's own modules uncompiled; with PYTHONDONTWRITEBYTECODE set
+    # every process and every fresh subinterpreter would compile them again (a pip install compiles).
+    "$venv/bin/python" -m compileall -q awspar >/dev/null
 }

@@ -7,8 +7,8 @@ task.
 
 from __future__ import annotations
 
+import marshal
 import os
-import pickle
 import sys
 import time
 from typing import Any
@@ -26,7 +26,7 @@ def in_subinterpreter(spec: TaskSpec) -> Hosted:
     """Create an isolated subinterpreter, run ``spec`` in it, destroy it.
 
     The marks come back through a pipe that this thread owns both ends of: the subinterpreter
-    writes one small pickled answer (far below the pipe's buffer) and this thread reads it once
+    writes one small marshalled answer (far below the pipe's buffer) and this thread reads it once
     the interpreter is gone.
     """
     from awspar.engines._interp_pool import _Interpreter
@@ -51,7 +51,7 @@ def in_subinterpreter(spec: TaskSpec) -> Hosted:
         os.close(read_fd)
     if crash is not None:
         return asked, [], gone, crash.strip().splitlines()[-1][:300]
-    status, value = pickle.loads(answer)
+    status, value = marshal.loads(answer)
     if status != "ok":
         return asked, [], gone, str(value)
     return asked, list(value), gone, None

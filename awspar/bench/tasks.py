@@ -24,17 +24,20 @@ Only the standard library is imported here: worker subinterpreters import this m
 
 from __future__ import annotations
 
+import marshal
 import os
-import pickle
 import time
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: a fresh subinterpreter imports this module per task
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Mark", "TaskService", "TaskSpec", "boto3_client", "fibonacci", "one_line", "report_task", "run_task"]
 
 #: ``(kind, start, end)``: one stretch of a task (``setup``, ``request``, ``work``...).
 Mark = tuple[str, float, float]
 #: ``(kind, args)``: one task as plain data.
-TaskSpec = tuple[str, dict[str, Any]]
+TaskSpec = tuple[str, dict[str, "Any"]]
 
 _SERVICES = {"s3-get": "s3", "bedrock-invoke": "bedrock-runtime"}
 
@@ -99,13 +102,15 @@ def one_line(exc: BaseException) -> str:
 
 
 def report_task(spec: TaskSpec, fd: int) -> None:
-    """Run ``spec`` and write ``("ok", marks)`` or ``("error", "Type: message")``, pickled, to the
-    pipe ``fd`` (which its owner closes). How a subinterpreter hands its marks back."""
+    """Run ``spec`` and write ``("ok", marks)`` or ``("error", "Type: message")``, marshalled (plain
+    tuples, strings and floats; marshal is built in, pickle would cost an import per fresh
+    subinterpreter), to the pipe ``fd`` (which its owner closes). How a subinterpreter hands its
+    marks back."""
     try:
         result: tuple[str, Any] = ("ok", run_task(spec))
     except Exception as exc:  # noqa: BLE001 - the task's failure is its answer
         result = ("error", one_line(exc))
-    data = memoryview(pickle.dumps(result))
+    data = memoryview(marshal.dumps(result))
     while data:
         data = data[os.write(fd, data):]
 
