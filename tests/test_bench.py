@@ -23,7 +23,7 @@ SUMMARY_KEYS = {"wall_s", "relative", "requests_per_s", "p50_s", "p99_s", "cpu_p
                 "rounds", "errors"}
 TINY_MODES = {
     "cpu": ["SINGLE", "THREADS", "SUBPROCESS", "SUBINTERPRETER_THREADS", "awspar-subinterpreters"],
-    "s3": ["SINGLE", "THREADS", "boto3-threads", "awspar-threads", "awspar-async", "aiobotocore"],
+    "s3": ["SINGLE", "THREADS", "boto3-threads", "awspar-threads", "awspar-async", "aiobotocore", "obstore"],
     "bedrock": ["SINGLE", "awspar-threads", "awspar-async-race"],
 }
 
@@ -93,9 +93,13 @@ def test_tiny_bench_json_layout(tiny: tuple[dict[str, Any], Path]) -> None:
     race = by_mode[("bedrock", "awspar-async-race")]["rounds"][0]["tasks"]
     assert sum(t["ok"] for t in race) >= 1
     assert all(t["ok"] or t["cancelled"] for t in race)
-    if importlib.util.find_spec("aiobotocore") is None:
-        assert by_mode[("s3", "aiobotocore")]["status"] == "skipped"
-        assert "aiobotocore" in by_mode[("s3", "aiobotocore")]["note"]
+    for peer in ("aiobotocore", "obstore"):  # a peer runs when installed, else is skipped with a note
+        row = by_mode[("s3", peer)]
+        if importlib.util.find_spec(peer) is None:
+            assert row["status"] == "skipped" and f"pip install 'awspar[peer-{peer}]'" in row["note"]
+        else:
+            assert row["status"] == "ok", row
+            assert all([s["kind"] for s in t["segments"]] == ["request"] for r in row["rounds"] for t in r["tasks"])
     for name in ("SUBINTERPRETER_THREADS", "awspar-subinterpreters"):
         assert by_mode[("cpu", name)]["status"] == ("ok" if sys.version_info >= (3, 13) else "skipped")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -225,28 +225,85 @@ class AiobotocoreRun:
 
     def run(self) -> list[TaskRecord]:
         import asyncio
-        import time
 
-        from awspar.bench.records import Segment
-
-        async def one(index: int, key: str) -> TaskRecord:
-            start = time.perf_counter()
-            try:
-                response = await self.client.get_object(Bucket=self.context.bucket, Key=key)
-                async with response["Body"] as body:
-                    await body.read()
-            except Exception as exc:  # noqa: BLE001 - one task's failure, kept in its record
-                return TaskRecord(index, (Segment("error", start, time.perf_counter()),), one_line(exc))
-            return TaskRecord(index, (Segment("request", start, time.perf_counter()),))
+        async def get(key: str) -> None:
+            response = await self.client.get_object(Bucket=self.context.bucket, Key=key)
+            async with response["Body"] as body:
+                await body.read()
 
         async def everything() -> list[TaskRecord]:
-            return list(await asyncio.gather(*(one(i, k) for i, k in enumerate(self.context.keys))))
+            return list(await asyncio.gather(*(_timed(i, get(k)) for i, k in enumerate(self.context.keys))))
 
         return self.loop.run_until_complete(everything())
 
     def close(self) -> None:
         self.loop.run_until_complete(self.stack.aclose())
         self.loop.close()
+
+
+class ObstoreRun:
+    """obstore's ``get_async`` (a Rust S3 client on tokio, signing each request itself) for every
+    key, from ``concurrency`` asyncio workers on an event loop of its own; the store is made before
+    the clock (a peer: only when installed)."""
+
+    def __init__(self, context: S3Context) -> None:
+        import asyncio
+
+        from obstore.store import S3Store
+
+        self.context = context
+        self.loop = asyncio.new_event_loop()
+        credentials = context.boto3_session().get_credentials().get_frozen_credentials()
+        options: dict[str, Any] = {"access_key_id": credentials.access_key,
+                                   "secret_access_key": credentials.secret_key}
+        if credentials.token is not None:
+            options["session_token"] = credentials.token
+        if context.region:
+            options["region"] = context.region
+        if context.local:  # awspar's endpoint: plain HTTP, the bucket in the path
+            options.update(endpoint=context.endpoint_url, virtual_hosted_style_request=False)
+        self.store = S3Store(context.bucket, client_options={"allow_http": context.local}, **options)
+
+    def run(self) -> list[TaskRecord]:
+        import asyncio
+
+        import obstore
+
+        keys = self.context.keys
+        records: dict[int, TaskRecord] = {}
+        pending = iter(enumerate(keys))
+
+        async def get(key: str) -> None:
+            result = await obstore.get_async(self.store, key)  # raises on an error status
+            await result.bytes_async()
+
+        async def worker() -> None:
+            for index, key in pending:
+                records[index] = await _timed(index, get(key))
+
+        async def everything() -> None:
+            await asyncio.gather(*(worker() for _ in range(self.context.concurrency)))
+
+        self.loop.run_until_complete(everything())
+        return [records[i] for i in range(len(keys))]
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+async def _timed(index: int, request: Awaitable[None]) -> TaskRecord:
+    """Await one peer's request as task ``index``: one ``request`` segment, or an ``error`` one
+    with the failure kept in the record."""
+    import time
+
+    from awspar.bench.records import Segment
+
+    start = time.perf_counter()
+    try:
+        await request
+    except Exception as exc:  # noqa: BLE001 - one task's failure, kept in its record
+        return TaskRecord(index, (Segment("error", start, time.perf_counter()),), one_line(exc))
+    return TaskRecord(index, (Segment("request", start, time.perf_counter()),))
 
 
 class BedrockContext(AwsContext):
@@ -380,8 +437,10 @@ WORKLOADS: dict[str, Workload] = {
          Mode("boto3-threads", "boto3", "boto3 GetObject, one shared client in a thread pool",
               lambda context: S3EngineRun(context, "boto3")),
          Mode("aiobotocore", "peer", "aiobotocore get_object in asyncio tasks, one client", AiobotocoreRun,
-              module_missing("aiobotocore", "peer-aiobotocore"))),
-        (*_SEED_IO, "boto3-threads", *(f"awspar-{kind}" for kind in ENGINES), "aiobotocore"),
+              module_missing("aiobotocore", "peer-aiobotocore")),
+         Mode("obstore", "peer", "obstore get_async (Rust, tokio) from asyncio workers, one store", ObstoreRun,
+              module_missing("obstore", "peer-obstore"))),
+        (*_SEED_IO, "boto3-threads", *(f"awspar-{kind}" for kind in ENGINES), "aiobotocore", "obstore"),
     ),
     "bedrock": Workload(
         "bedrock", "Bedrock InvokeModel, N calls of one prompt", BedrockContext,
