@@ -81,13 +81,22 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def lowercase_keys(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` with lower-case names: one pass, then plain lookups by lower-case name."""
+    return {key.lower(): value for key, value in headers.items()}
+
+
 def object_size(headers: Mapping[str, str]) -> int | None:
     """The whole object's size: the total of ``Content-Range`` if ranged, else ``Content-Length``."""
-    content_range = header(headers, "Content-Range")
+    return _object_size(lowercase_keys(headers))
+
+
+def _object_size(lowered: Mapping[str, str]) -> int | None:
+    content_range = lowered.get("content-range")
     if content_range:
         match = _CONTENT_RANGE_TOTAL.search(content_range)
         return int(match.group(1)) if match else None
-    length = header(headers, "Content-Length")
+    length = lowered.get("content-length")
     return int(length) if length is not None and length.isdigit() else None
 
 
@@ -100,11 +109,12 @@ def _checksum_class(algorithm: str) -> Any:
 
 def expected_from_headers(headers: Mapping[str, str]) -> Expected:
     """Read the expectations off a GetObject (or HeadObject) response's headers."""
+    lowered = lowercase_keys(headers)
     notes: list[str] = []
     md5_hex = None
-    etag = (header(headers, "ETag") or "").strip('"')
-    encryption = (header(headers, "x-amz-server-side-encryption") or "").lower()
-    if header(headers, "x-amz-server-side-encryption-customer-algorithm") or encryption.startswith("aws:kms"):
+    etag = lowered.get("etag", "").strip('"')
+    encryption = lowered.get("x-amz-server-side-encryption", "").lower()
+    if lowered.get("x-amz-server-side-encryption-customer-algorithm") or encryption.startswith("aws:kms"):
         notes.append("md5 not checked: the ETag of an SSE-KMS/SSE-C object is not its MD5")
     elif _MD5_ETAG.match(etag):
         md5_hex = etag.lower()
@@ -112,10 +122,10 @@ def expected_from_headers(headers: Mapping[str, str]) -> Expected:
         notes.append("md5 not checked: multipart ETag")
     checksum = None
     for algorithm in _CHECKSUM_HEADERS:
-        value = header(headers, f"x-amz-checksum-{algorithm}")
+        value = lowered.get(f"x-amz-checksum-{algorithm}")
         if not value:
             continue
-        kind = (header(headers, "x-amz-checksum-type") or "").upper()
+        kind = lowered.get("x-amz-checksum-type", "").upper()
         if kind == "COMPOSITE" or re.search(r"-\d+$", value):
             notes.append(f"{algorithm} not checked: composite checksum of a multipart upload")
         elif _checksum_class(algorithm) is None:
@@ -123,7 +133,7 @@ def expected_from_headers(headers: Mapping[str, str]) -> Expected:
         else:
             checksum = (algorithm, value)
         break
-    return Expected(length=object_size(headers), md5_hex=md5_hex, checksum=checksum, notes=tuple(notes))
+    return Expected(length=_object_size(lowered), md5_hex=md5_hex, checksum=checksum, notes=tuple(notes))
 
 
 @dataclass

@@ -195,6 +195,9 @@ class AsyncEngine(Engine):
         """Drive the jobs, at most a window ahead of the responses handed out."""
         policy = RunPolicy.for_run(self.config, self.resign_for(resign))
         window = self._window()
+        # A task is started only when a slot is free: a task waiting on the semaphore would cost
+        # a wake-up per request; the window still lets ordered results run ahead of a slow head.
+        concurrency = self.config.concurrency
         finished: asyncio.Queue[asyncio.Task[RawResponse]] = asyncio.Queue()
         pending: dict[int, asyncio.Task[RawResponse]] = {}
         ready: dict[int, RawResponse] = {}
@@ -206,7 +209,7 @@ class AsyncEngine(Engine):
             sender = _Sender(self, session)
             try:
                 while True:
-                    while not exhausted and len(pending) + len(ready) < window:
+                    while not exhausted and len(pending) < concurrency and len(pending) + len(ready) < window:
                         job = await next_job()
                         if job is _END:
                             exhausted = True
