@@ -2,8 +2,9 @@
 
 1. fan-out: N GETs (default 1,000) with 50 ms injected latency at concurrency 100; ideal
    N / 100 * 50 ms. Efficiency = ideal / measured; ``vs bare`` = wall / bare aiohttp's wall.
-   Besides the engines: the bare unsigned aiohttp loop, and "presign with boto3 + aiohttp by hand"
-   (``generate_presigned_url`` per request inside the clock, then the same aiohttp loop).
+   Besides the engines: the bare unsigned aiohttp loop, "presign with boto3 + aiohttp by hand"
+   (``generate_presigned_url`` per request inside the clock, then the same aiohttp loop), and
+   plain urllib3 in as many threads as requests in flight: the floor of the urllib3 engines.
 2. small GETs: N GETs of 16 KiB, no latency, concurrency 64: requests/s and client CPU per
    request (this process's CPU, plus the worker processes' for the processes engine; the
    object server runs in a separate process, so its CPU is not counted). The threads engine is
@@ -51,6 +52,7 @@ from awspar.testing.object_server import GeneratedBucket, ObjectServer
 
 BUCKET = "bench"
 OBSTORE_MISSING = module_missing("obstore", "peer-obstore")
+UVLOOP_MISSING = module_missing("uvloop", "uvloop")
 
 
 def engine_modes() -> list[str]:
@@ -93,6 +95,26 @@ def bare_aiohttp(urls: list[str], concurrency: int, presign: Callable[[int], str
         return time.perf_counter() - began, time.process_time() - cpu
 
     return asyncio.run(run())
+
+
+def bare_urllib3(urls: list[str], concurrency: int) -> tuple[float, float]:
+    """Wall and CPU seconds of plain urllib3 in ``concurrency`` threads, one shared PoolManager:
+    the floor under every urllib3 engine (threads, subinterpreters, processes)."""
+    import urllib3
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = urllib3.PoolManager(maxsize=concurrency, block=True, retries=False)
+
+    def one(url: str) -> None:
+        response = pool.urlopen("GET", url, preload_content=False, redirect=False)
+        response.read()
+        response.release_conn()
+        assert response.status == 200, response.status
+
+    began, cpu = time.perf_counter(), time.process_time()
+    with ThreadPoolExecutor(concurrency) as threads:
+        list(threads.map(one, urls))
+    return time.perf_counter() - began, time.process_time() - cpu
 
 
 def obstore_loop(endpoint: str, keys: list[str], concurrency: int) -> tuple[float, float]:
@@ -174,10 +196,13 @@ def contenders(server: ObjectServer, count: int, concurrency: int, thread_counts
         "bare aiohttp (unsigned)": lambda: bare_aiohttp(urls, concurrency),
         "presign boto3 + aiohttp": lambda: bare_aiohttp(urls, concurrency, lambda i: client.generate_presigned_url(
             "get_object", Params={"Bucket": BUCKET, "Key": f"obj-{i + 1:06d}"})),
+        "bare urllib3 threads (unsigned)": lambda: bare_urllib3(urls, concurrency),
     }
     for mode in engine_modes():
         runs[mode] = lambda mode=mode: run_engine(mode, config, requests, server.url)
     runs["async (amap, own loop)"] = lambda: run_async_native(config, requests)
+    if UVLOOP_MISSING() is None:
+        runs["async (uvloop)"] = lambda: run_engine("async", config, requests, server.url, loop="uvloop")
     for threads in thread_counts:
         runs[f"threads x{threads}"] = lambda t=threads: run_engine("threads", config, requests, server.url, threads=t)
     if OBSTORE_MISSING() is None:
@@ -222,7 +247,8 @@ def small_gets(rounds: int, count: int, concurrency: int, thread_counts: list[in
         for name, v in raw.items()
     }
     versus_obstore = ({name: summary[name]["req_per_s"] / summary["obstore"]["req_per_s"]
-                       for name in ("async", "async (amap, own loop)")} if "obstore" in summary else None)
+                       for name in ("async", "async (amap, own loop)", "async (uvloop)") if name in summary}
+                      if "obstore" in summary else None)
     return {"requests": count, "concurrency": concurrency, "body_bytes": 16 * 1024,
             "sign_us_per_request": contenders.sign_cost * 1e6, "raw": raw, "summary": summary,  # type: ignore[attr-defined]
             "async_vs_obstore_req_per_s": versus_obstore}
@@ -264,9 +290,9 @@ def memory(modes: list[str], count: int, concurrency: int) -> dict[str, Any]:
 
 
 def table(title: str, rows: dict[str, dict[str, float]], columns: list[str]) -> str:
-    lines = [title, f"  {'contender':28}" + "".join(f"{c:>20}" for c in columns)]
+    lines = [title, f"  {'contender':32}" + "".join(f"{c:>20}" for c in columns)]
     for name, values in rows.items():
-        lines.append(f"  {name:28}" + "".join(f"{values[c]:>20.3f}" for c in columns))
+        lines.append(f"  {name:32}" + "".join(f"{values[c]:>20.3f}" for c in columns))
     return "\n".join(lines)
 
 

@@ -29,8 +29,9 @@ from awspar.testing.credentials import TEST_CREDENTIALS
 from awspar.testing.faults import EndpointBehaviour, FaultPlanner, FaultRates, Latency
 from awspar.testing.object_server import ObjectServer
 
-# Every engine; the subinterpreter engine exists on Python 3.13+ only.
-ENGINES = ["sequential", "threads", "async", "processes", "boto3"]
+# Every engine; the subinterpreter engine exists on Python 3.13+ only. "async-uvloop" is the async
+# engine with its sync API on a uvloop loop (the uvloop extra, part of dev).
+ENGINES = ["sequential", "threads", "async", "async-uvloop", "processes", "boto3"]
 if sys.version_info >= (3, 13):
     ENGINES.insert(3, "subinterpreters")
 
@@ -67,7 +68,10 @@ def make_engine(request: pytest.FixtureRequest, server: ObjectServer) -> Iterato
                        "endpoint_url": endpoint_url or server.url}
         if request.param in ("processes", "subinterpreters"):
             config = config.with_(workers=2)
-        engine = get_engine(request.param, config, resign=resign, **options)
+        mode = request.param
+        if mode == "async-uvloop":
+            mode, options = "async", {"loop": "uvloop"}
+        engine = get_engine(mode, config, resign=resign, **options)
         made.append(engine)
         return engine
 

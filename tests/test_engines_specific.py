@@ -193,3 +193,25 @@ def test_close_ends_even_when_a_worker_never_answers(server: ObjectServer, signe
     assert not caller.is_alive() and took < 15
     [response] = responses
     assert isinstance(response.error, WorkerCrashedError) and str(frozen) in str(response.error)
+
+
+@pytest.mark.timeout(60)
+def test_async_engine_runs_its_sync_api_on_uvloop_when_asked(server: ObjectServer, signer: Signer) -> None:
+    uvloop = pytest.importorskip("uvloop", reason="part of the dev extra; CI installs it")
+    requests = [signer.sign("GetObject", {"Bucket": "specific", "Key": k}) for k in BODIES]
+    with get_engine("async", EngineConfig(concurrency=4), loop="uvloop") as engine:
+        assert [r.body for r in engine.map(requests)] == list(BODIES.values())
+        assert isinstance(engine._portal.loop, uvloop.Loop)  # type: ignore[attr-defined]
+    with get_engine("async", EngineConfig(concurrency=4)) as engine:
+        engine.send(requests[0])
+        assert not isinstance(engine._portal.loop, uvloop.Loop)  # type: ignore[attr-defined]
+
+
+def test_async_engine_loop_choice_errors_are_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from awspar._errors import EngineUnavailableError
+
+    with pytest.raises(ConfigurationError, match="unknown event loop 'trio'; choose one of: asyncio, uvloop"):
+        get_engine("async", loop="trio")
+    monkeypatch.setitem(__import__("sys").modules, "uvloop", None)  # as if not installed
+    with pytest.raises(EngineUnavailableError, match=r"pip install 'awspar\[uvloop\]'"):
+        get_engine("async", loop="uvloop")
