@@ -31,16 +31,12 @@ from awspar._bedrock_stream import StreamDecoder
 from awspar._errors import AwsparError, IncompleteBodyError, TransportError
 from awspar._models import RawResponse, SignedRequest
 from awspar.engines._attempts import Outcome, RequestRun, Resign, RunPolicy, describe_failure
-from awspar.engines.aio import aiohttp_error
+from awspar.engines.aio import aiohttp_error, send_as_signed
 
 __all__ = ["LiveStreams"]
 
 #: Judges a finished answer: ``None`` to accept it, else the reason to reject it.
 Judge = Callable[[BedrockAnswer], "str | None"]
-
-
-def _nothing() -> None:
-    return None
 
 
 class _Call:
@@ -77,11 +73,9 @@ class LiveStreams:
         resign: Resign | None,
     ) -> None:
         import aiohttp
-        import yarl
 
         self._engine = engine
         self._aiohttp = aiohttp
-        self._url = yarl.URL
         self._operation = operation
         self._strategy = strategy
         self._judge = judge
@@ -101,10 +95,10 @@ class LiveStreams:
         ]
         verdicts: dict[int, Verdict] = {}
         winner: int | None = None
-        slots = asyncio.Semaphore(self._engine.config.concurrency)
         async with self._engine.session() as session:
+            sender = self._engine.sender(session)
             self._tasks = {  # named by index, so that calls ending together are judged in input order
-                call.index: asyncio.create_task(self._drive(session, slots, call), name=f"{call.index:08d}")
+                call.index: asyncio.create_task(self._drive(sender, session, call), name=f"{call.index:08d}")
                 for call in calls
             }
             pending: set[asyncio.Task[_Call]] = set(self._tasks.values())
@@ -135,24 +129,11 @@ class LiveStreams:
             return False
         return self._leader is None or self._leader == verdict.raw.index
 
-    async def _drive(self, session: Any, slots: asyncio.Semaphore, call: _Call) -> _Call:
-        """The call's attempts, backoffs and re-signing, as the engines drive a request."""
-        while True:
-            request = call.run.prepare()
-            if isinstance(request, RawResponse):
-                call.raw = request
-                return call
-            entry = call.run.track(_nothing)  # cancelling the task is what stops the attempt
-            try:
-                async with slots:
-                    outcome = await self._attempt(session, call, request)
-            finally:
-                call.run.untrack(entry)
-            step = call.run.record([outcome])
-            if isinstance(step, RawResponse):
-                call.raw = step
-                return call
-            await asyncio.sleep(step)
+    async def _drive(self, sender: Any, session: Any, call: _Call) -> _Call:
+        """The call's attempts, backoffs and re-signing: the async engine's own loop, with an
+        attempt that decodes the stream as it arrives."""
+        call.raw = await sender.drive(call.run, lambda request: self._attempt(session, call, request))
+        return call
 
     async def _attempt(self, session: Any, call: _Call, request: SignedRequest) -> Outcome:
         """One attempt; a 200 body is decoded chunk by chunk as it arrives."""
@@ -162,13 +143,7 @@ class LiveStreams:
         call.decoder = StreamDecoder(self._operation)
         method, url = request.method, request.url
         try:
-            async with session.request(
-                method,
-                self._url(url, encoded=True),
-                headers=request.headers,
-                data=request.body or None,
-                allow_redirects=False,
-            ) as response:
+            async with send_as_signed(session, request) as response:
                 first_byte = time.perf_counter()
                 headers = dict(response.headers)
                 if response.status != 200:

@@ -50,7 +50,7 @@ from awspar.engines.base import Accept, Engine, RaceResult, accepts
 if TYPE_CHECKING:  # pragma: no cover
     import aiohttp
 
-__all__ = ["EVENT_LOOPS", "SKIPPED_AUTO_HEADERS", "AsyncEngine", "aiohttp_error", "loop_factory"]
+__all__ = ["EVENT_LOOPS", "SKIPPED_AUTO_HEADERS", "AsyncEngine", "aiohttp_error", "loop_factory", "send_as_signed"]
 
 T = TypeVar("T")
 #: Headers aiohttp would add on its own; a signed request carries its own or none.
@@ -63,12 +63,12 @@ _UNWIND_TIMEOUT = 10.0
 def _import_aiohttp() -> Any:
     try:
         import aiohttp
-        import yarl
+        import yarl  # noqa: F401 - aiohttp's own dependency; send_as_signed uses it
     except ImportError as exc:
         raise EngineUnavailableError(
             f"the async engine needs aiohttp ({exc.name} is not installed): pip install 'awspar[async]'"
         ) from None
-    return aiohttp, yarl
+    return aiohttp
 
 
 #: The event loops the sync API can run on.
@@ -109,7 +109,7 @@ class AsyncEngine(Engine):
         super().__init__(config, resign=resign)
         self._new_loop = loop_factory(loop)
         self.loop = loop
-        self._aiohttp, self._yarl = _import_aiohttp()
+        self._aiohttp = _import_aiohttp()
         self._portal: _LoopThread | None = None
         self._lock = threading.Lock()
 
@@ -217,6 +217,13 @@ class AsyncEngine(Engine):
             trust_env=False,
         )
 
+    def sender(self, session: aiohttp.ClientSession) -> _Sender:
+        """The attempts loop (retries, backoff, re-signing, spans, the concurrency bound) on
+        ``session``, for a driver that reads bodies its own way: ``await sender.drive(run,
+        attempt)``, where ``attempt(request)`` sends with :func:`send_as_signed` and returns an
+        :class:`~awspar.engines._attempts.Outcome`."""
+        return _Sender(self, session)
+
     async def _arun(
         self, jobs: Iterable[Job] | AsyncIterable[Job], ordered: bool, resign: Resign | None
     ) -> AsyncIterator[RawResponse]:
@@ -291,23 +298,25 @@ class _Sender:
     """Attempts, hedges and backoffs for one run, on one session."""
 
     def __init__(self, engine: AsyncEngine, session: aiohttp.ClientSession) -> None:
-        self._aiohttp = engine._aiohttp
-        self._url = engine._yarl.URL
         self._session = session
         self._slots = asyncio.Semaphore(engine.config.concurrency)
 
-    async def drive(self, run: RequestRun) -> RawResponse:
-        """Take one request through its attempts, backoffs and re-signing."""
+    async def drive(
+        self, run: RequestRun, attempt: Callable[[SignedRequest], Awaitable[Outcome]] | None = None
+    ) -> RawResponse:
+        """Take one request through its attempts, backoffs and re-signing. ``attempt`` replaces
+        the plain send (and is never hedged)."""
         while True:
             request = run.prepare()
             if isinstance(request, RawResponse):
                 return request
-            delay = run.hedge_delay()
+            delay = None if attempt is not None else run.hedge_delay()
             entry = run.track(_nothing)  # cancelling the task is what stops the attempt
             try:
                 if delay is None:
                     async with self._slots:
-                        outcomes, won = [await self._send(request, run.sink)], 0
+                        sent = self._send(request, run.sink) if attempt is None else attempt(request)
+                        outcomes, won = [await sent], 0
                 else:
                     outcomes, won = await self._hedged(request, run.sink, delay)
             finally:
@@ -360,18 +369,11 @@ class _Sender:
 
     async def _send(self, request: SignedRequest, sink: FileSink | None) -> Outcome:
         """One attempt, exactly as signed; transport trouble comes back in the Outcome."""
-        aiohttp = self._aiohttp
         method, url = request.method, request.url
         start = time.perf_counter()
         first_byte: float | None = None
         try:
-            async with self._session.request(
-                method,
-                self._url(url, encoded=True),
-                headers=request.headers,
-                data=request.body or None,
-                allow_redirects=False,
-            ) as response:
+            async with send_as_signed(self._session, request) as response:
                 first_byte = time.perf_counter()
                 status = response.status
                 headers = dict(response.headers)
@@ -396,6 +398,21 @@ class _Sender:
                 raise
             error = mapped
         return Outcome.failed(start, error)
+
+
+def send_as_signed(session: aiohttp.ClientSession, request: SignedRequest) -> Any:
+    """``session.request(...)`` for ``request`` exactly as signed: the URL passed as already encoded
+    (re-quoting it would break the signature), its headers and body, no redirects. Use it as
+    ``async with send_as_signed(session, request) as response:``."""
+    import yarl
+
+    return session.request(
+        request.method,
+        yarl.URL(request.url, encoded=True),
+        headers=request.headers,
+        data=request.body or None,
+        allow_redirects=False,
+    )
 
 
 def aiohttp_error(
