@@ -73,7 +73,8 @@ def get_engine(
 
     ``resign`` re-signs requests whose signature would be stale when sent (pass the signer's
     ``resign``); ``options`` are the engine's own (e.g. ``threads=`` for ``threads``,
-    ``loop="uvloop"`` for ``async``, ``session=``/``endpoint_url=``/``client_factory=`` for ``boto3``, ``client=``/``scheduler=``/
+    ``loop="uvloop"`` for ``async``, ``session=``/``endpoint_url=``/``client_factory=`` for
+    ``boto3``, ``client=``/``scheduler=``/
     ``batch_size=``/``max_batches=`` for ``dask``).
     """
     return engine_class(mode)(config, resign=resign, **options)

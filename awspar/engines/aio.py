@@ -108,7 +108,8 @@ class AsyncEngine(Engine):
     ) -> None:
         super().__init__(config, resign=resign)
         self._new_loop = loop_factory(loop)
-        self.loop = loop
+        #: The kind of event loop the sync API runs on: ``"asyncio"`` or ``"uvloop"``.
+        self.event_loop = loop
         self._aiohttp = _import_aiohttp()
         self._portal: _LoopThread | None = None
         self._lock = threading.Lock()
@@ -494,9 +495,8 @@ class _LoopThread:
                 async for item in iterator:
                     with lock:
                         batch.append(item)
-                    # One wake-up per turn of the loop, not per item: every item that finishes in
-                    # this turn crosses in the same batch (a thread switch per item cost more CPU
-                    # than the request itself saves).
+                    # One wake-up of the caller per turn of the loop, not per item: the items that
+                    # finish in the same turn cross together.
                     if not state["wake_pending"]:
                         state["wake_pending"] = True
                         self.loop.call_soon(wake)
