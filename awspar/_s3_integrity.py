@@ -24,13 +24,15 @@ reading it back in 1 MiB chunks (:func:`verify_file`) and never held whole in me
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "Expected", "Verification", "Verifier", "expected_from_headers", "header", "object_size", "verify_bytes", "verify_file",
+    "Expected", "Verification", "Verifier", "expected_from_headers", "feed_file", "header", "lowercase_keys", "object_size",
+    "verify_bytes", "verify_file",
 ]
 
 _CHUNK = 1 << 20
@@ -151,6 +153,17 @@ class Verifier:
         if self.expected.checksum is not None:
             self._checksum = _checksum_class(self.expected.checksum[0])()
 
+    @property
+    def hashing(self) -> bool:
+        """Whether the bytes themselves are checked (an MD5 or a checksum), not only their count."""
+        return self._md5 is not None or self._checksum is not None
+
+    def skip(self, count: int) -> None:
+        """Account for ``count`` bytes without reading them (only when not :attr:`hashing`)."""
+        if self.hashing:
+            raise ValueError("a hashing verifier must be fed the bytes themselves")
+        self._length += count
+
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
         """Account for the next chunk of the object's bytes."""
         self._length += len(chunk)
@@ -193,12 +206,25 @@ def verify_bytes(data: bytes | bytearray | memoryview, expected: Expected) -> Ve
 def verify_file(path: str, expected: Expected) -> Verification:
     """Check a file on disk, reading it in 1 MiB chunks."""
     verifier = Verifier(expected)
+    feed_file(verifier, path, 0, os.path.getsize(path))
+    return verifier.result()
+
+
+def feed_file(verifier: Verifier, path: str, start: int, end: int) -> None:
+    """Feed bytes ``[start, end)`` of the file at ``path`` to ``verifier``, in 1 MiB chunks (the
+    bytes must be there: a file shorter than ``end`` is fed what it has, and the length check
+    then fails). A verifier that hashes nothing is told the count without a read."""
+    if not verifier.hashing:
+        verifier.skip(max(0, min(end, os.path.getsize(path)) - start))
+        return
     buffer = bytearray(_CHUNK)
     view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
-        while True:
-            n = handle.readinto(buffer)
+        handle.seek(start)
+        left = end - start
+        while left > 0:
+            n = handle.readinto(view[: min(_CHUNK, left)])
             if not n:
                 break
             verifier.update(view[:n])
-    return verifier.result()
+            left -= n

@@ -15,7 +15,8 @@ each one completes. How it goes, per key:
    mid-download fails with ``PreconditionFailed`` instead of mixing two versions.
 3. **Verified.** The length always; the MD5 against a single-part ETag; otherwise the object's
    own checksum, asked for with a ``HeadObject`` with ``ChecksumMode=ENABLED`` (see
-   :mod:`awspar._s3_integrity`; CRC32C/CRC64NVME need ``awscrt``).
+   :mod:`awspar._s3_integrity`; CRC32C/CRC64NVME need ``awscrt``). A large object's file is
+   hashed while its later parts still download (:mod:`awspar._s3_filecheck`).
 4. **Written safely.** Into a temporary file beside the target (``.awspar-*.tmp``), renamed over
    the target only once complete and verified. A failure, a cancellation or Ctrl-C leaves no
    partial or temporary file. Keys are mapped to paths by :mod:`awspar._s3_paths` (traversal
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import ServiceError
 from awspar._models import FileSink, RawResponse, SignedRequest, Span
+from awspar._s3_filecheck import FileCheck
 from awspar._s3_integrity import (
     Expected,
     Verification,
@@ -143,6 +145,7 @@ class _Object:
     tmp: str | None = None
     spans: list[Span] = field(default_factory=list)
     chunks: dict[int, bytes] = field(default_factory=dict)  # memory mode: offset -> bytes
+    check: FileCheck | None = None  # file mode, in parts: the verification running beside them
 
     def sink(self, offset: int) -> FileSink | None:
         return None if self.tmp is None else FileSink(self.tmp, offset)
@@ -257,7 +260,10 @@ class _Fetcher:
                 obj.spans.extend(first.spans)  # an empty object: S3 refuses any range of it
                 first = await self.engine.asend(self._job(obj, self.get(obj.ref.key), 0), resign=self.signer.resign)
             headers, size = await self._fetch(obj, first)
-            verification = await self._verify(obj, headers, size)
+            if obj.check is not None:
+                verification = await obj.check.result()
+            else:
+                verification = await self._verify(obj, headers, size)
             if not verification.ok:
                 raise _Failed("ChecksumMismatch", f"{obj.ref.key!r}: {verification.error}")
             data = None
@@ -272,6 +278,8 @@ class _Fetcher:
             return ObjectResult(obj.ref.key, False, 0, obj.path, error_code=exc.code, error=exc.message,
                                 elapsed=time.perf_counter() - obj.started, spans=tuple(obj.spans))
         finally:
+            if obj.check is not None:
+                await obj.check.stop()
             obj.discard()
 
     async def _fetch(self, obj: _Object, first: RawResponse | None) -> tuple[dict[str, str], int]:
@@ -293,19 +301,35 @@ class _Fetcher:
         if first.status == 206 and received < size:
             if obj.tmp is not None:
                 os.truncate(obj.tmp, size)
+                obj.check = FileCheck(obj.tmp, self._expected(obj, headers, size))
+                obj.check.add(0, received)
             etag = (header(headers, "ETag") or "").strip('"') or None
             await self._parts(obj, range(received, size, self.part_size), size, etag)
         return headers, size
 
     async def _parts(self, obj: _Object, starts: range, size: int, etag: str | None) -> list[RawResponse]:
-        """Fetch ``[start, start + part_size)`` for every start, as one run of the engine."""
+        """Fetch ``[start, start + part_size)`` for every start, as one run of the engine. Into a
+        file, each part is handed in file order to the object's :class:`FileCheck` (made from the
+        first part's headers when there is none yet), so verifying overlaps the download; the
+        first part that fails ends the run."""
         key = obj.ref.key
         jobs = [self._job(obj, self.get(key, start, min(start + self.part_size, size) - 1, etag), start)
                 for start in starts]
+        responses: list[RawResponse] = []
         async with self.large:
-            responses = [r async for r in self.engine.amap(jobs, resign=self.signer.resign)]
-        for start, response in zip(starts, responses):
-            self._accept(obj, response, expect_range=(start, min(start + self.part_size, size) - 1, size))
+            parts = self.engine.amap(jobs, resign=self.signer.resign)
+            try:
+                async for response in parts:
+                    start = starts[len(responses)]
+                    end = min(start + self.part_size, size)
+                    self._accept(obj, response, expect_range=(start, end - 1, size))
+                    responses.append(response)
+                    if obj.tmp is not None:
+                        if obj.check is None:
+                            obj.check = FileCheck(obj.tmp, self._expected(obj, dict(response.headers), size))
+                        obj.check.add(start, end)
+            finally:
+                await parts.aclose()  # type: ignore[attr-defined]
         return responses
 
     def _job(self, obj: _Object, request: SignedRequest, offset: int) -> Any:
@@ -334,10 +358,16 @@ class _Fetcher:
         if self.on_progress is not None:
             self.on_progress(key, _length_of(response))
 
-    async def _verify(self, obj: _Object, headers: dict[str, str], size: int) -> Verification:
+    async def _expected(self, obj: _Object, headers: dict[str, str], size: int) -> Expected:
+        """What the object's bytes must match: its headers' word, or its own checksum when they
+        give neither an MD5 nor a checksum (and checksums are to be verified)."""
         expected = expected_from_headers(headers)
         if expected.md5_hex is None and expected.checksum is None and self.verify_checksums and size > 0:
             expected = await self._checksum_expectation(obj, headers, expected)
+        return expected
+
+    async def _verify(self, obj: _Object, headers: dict[str, str], size: int) -> Verification:
+        expected = await self._expected(obj, headers, size)
         if obj.tmp is None:
             return verify_bytes(b"".join(obj.chunks[o] for o in sorted(obj.chunks)), expected)
         if size <= _INLINE_VERIFY:

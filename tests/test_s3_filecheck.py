@@ -1,0 +1,111 @@
+"""FileCheck: a large object's file verified stretch by stretch while its parts arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gc
+import hashlib
+import os
+import zlib
+from pathlib import Path
+
+import pytest
+
+from awspar._s3_filecheck import FileCheck
+from awspar._s3_integrity import Expected, expected_from_headers
+
+DATA = os.urandom(3 * 1024 * 1024 + 17)
+PART = 1024 * 1024
+
+
+def _expected(data: bytes) -> Expected:
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    return expected_from_headers({"Content-Length": str(len(data)), "ETag": '"abc-4"', "x-amz-checksum-crc32": crc})
+
+
+async def _later(value: Expected) -> Expected:
+    await asyncio.sleep(0.01)  # the expectation may come after the first stretches (a HeadObject)
+    return value
+
+
+def _check(path: Path, expected: Expected, stretches: list[tuple[int, int]]):
+    async def main():
+        check = FileCheck(str(path), _later(expected))
+        for start, end in stretches:
+            check.add(start, end)
+            await asyncio.sleep(0)
+        return await check.result()
+
+    return asyncio.run(main())
+
+
+def _parts(size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + PART, size)) for start in range(0, size, PART)]
+
+
+def test_stretches_in_order_verify_the_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "object"
+    path.write_bytes(DATA)
+    result = _check(path, _expected(DATA), _parts(len(DATA)))
+    assert result.ok and result.checked == ("length", "crc32"), result
+
+
+def test_a_flipped_byte_or_a_missing_stretch_fails(tmp_path: Path) -> None:
+    path = tmp_path / "object"
+    bad = bytearray(DATA)
+    bad[2 * PART + 5] ^= 1
+    path.write_bytes(bad)
+    flipped = _check(path, _expected(DATA), _parts(len(DATA)))
+    assert not flipped.ok and "CRC32" in (flipped.error or "")
+    path.write_bytes(DATA)
+    missing = _check(path, _expected(DATA), _parts(len(DATA))[:-1])
+    assert not missing.ok and f"expected {len(DATA)}" in (missing.error or "")
+
+
+def test_md5_of_a_single_part_etag_is_checked_too(tmp_path: Path) -> None:
+    path = tmp_path / "object"
+    path.write_bytes(DATA)
+    expected = expected_from_headers({"Content-Length": str(len(DATA)), "ETag": f'"{hashlib.md5(DATA).hexdigest()}"'})
+    result = _check(path, expected, _parts(len(DATA)))
+    assert result.ok and result.checked == ("length", "md5")
+
+
+def test_stop_lets_go_of_the_file_and_reports_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "object"
+    path.write_bytes(DATA)
+
+    async def main() -> None:
+        check = FileCheck(str(path), _later(_expected(DATA)))
+        check.add(0, PART)
+        await asyncio.sleep(0.05)
+        await check.stop()
+        path.unlink()  # what a failed download does next
+        failing = FileCheck(str(tmp_path / "gone"), _later(_expected(DATA)))
+        failing.add(0, PART)  # the file does not exist: the check fails, and stop() retrieves it
+        await asyncio.sleep(0.05)
+        await failing.stop()
+
+    asyncio.run(main())
+    gc.collect()  # an unretrieved task error is logged when the task is collected
+    assert not path.exists()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_result_raises_what_reading_the_file_raised(tmp_path: Path) -> None:
+    async def main() -> None:
+        check = FileCheck(str(tmp_path / "gone"), _later(_expected(DATA)))
+        check.add(0, PART)
+        await check.result()
+
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(main())
+
+
+def test_length_only_checks_count_without_reading(tmp_path: Path) -> None:
+    path = tmp_path / "object"
+    path.write_bytes(DATA)
+    length_only = Expected(length=len(DATA))
+    assert _check(path, length_only, _parts(len(DATA))).checked == ("length",)
+    short = _check(path, Expected(length=len(DATA) + 1), _parts(len(DATA)))
+    assert not short.ok and f"length {len(DATA)} bytes" in (short.error or "")
