@@ -42,14 +42,13 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import ServiceError
 from awspar._models import FileSink, RawResponse, SignedRequest, Span
-from awspar._s3_filecheck import FileCheck
 from awspar._s3_integrity import (
     Expected,
     Verification,
@@ -65,6 +64,7 @@ from awspar._s3_paths import KeyPathError, is_folder_marker, key_to_path, prepar
 if TYPE_CHECKING:  # pragma: no cover
     import asyncio
 
+    from awspar._s3_filecheck import FileCheck
     from awspar.engines.base import Engine
     from awspar.signer import Signer
 
@@ -301,7 +301,7 @@ class _Fetcher:
         if first.status == 206 and received < size:
             if obj.tmp is not None:
                 os.truncate(obj.tmp, size)
-                obj.check = FileCheck(obj.tmp, self._expected(obj, headers, size))
+                obj.check = _file_check(obj.tmp, self._expected(obj, headers, size))
                 obj.check.add(0, received)
             etag = (header(headers, "ETag") or "").strip('"') or None
             await self._parts(obj, range(received, size, self.part_size), size, etag)
@@ -326,7 +326,7 @@ class _Fetcher:
                     responses.append(response)
                     if obj.tmp is not None:
                         if obj.check is None:
-                            obj.check = FileCheck(obj.tmp, self._expected(obj, dict(response.headers), size))
+                            obj.check = _file_check(obj.tmp, self._expected(obj, dict(response.headers), size))
                         obj.check.add(start, end)
             finally:
                 await parts.aclose()  # type: ignore[attr-defined]
@@ -476,6 +476,12 @@ class _Fetcher:
             for obj in self.active.values():
                 obj.discard()
             self.active.clear()
+
+
+def _file_check(path: str, expected: Awaitable[Expected]) -> FileCheck:
+    from awspar._s3_filecheck import FileCheck  # lazily: it needs asyncio, which awspar.s3 does not load
+
+    return FileCheck(path, expected)
 
 
 def _single_response(response: RawResponse, threshold: int) -> bool:
