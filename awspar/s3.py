@@ -572,8 +572,10 @@ def _resolve(
     if mode == "sequential":
         config = config.with_(concurrency=1)
     if signer is None:
-        from awspar.signer import Signer
+        from awspar.signer import Signer, botocore_session
 
+        if session is None:  # botocore's own: presigned URLs need no boto3 (~40 ms of imports)
+            session, profile = botocore_session(profile), None
         signer = Signer("s3", session=session, region=region, endpoint_url=endpoint_url, profile=profile)
     return signer, config
 

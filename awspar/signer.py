@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import botocore.exceptions
 import botocore.session
 from botocore import UNSIGNED, xform_name
@@ -38,7 +37,7 @@ from awspar._models import SignedRequest
 from awspar._s3presign import FAST_OPERATIONS, FastS3Presigner, epoch_of_amz_date, signed_at_of_url
 from awspar._suggest import did_you_mean
 
-__all__ = ["HEADER_SIGNATURE_LIFETIME", "MAX_PRESIGN_EXPIRES", "Signer"]
+__all__ = ["HEADER_SIGNATURE_LIFETIME", "MAX_PRESIGN_EXPIRES", "Signer", "botocore_session"]
 
 #: Seconds a header-signed request stays fresh after its ``X-Amz-Date`` (AWS allows 15 minutes of
 #: clock skew; 5 minutes is the safe bound awspar re-signs at).
@@ -67,7 +66,8 @@ class Signer:
     """Signs requests for one AWS service, exactly as boto3 would send them.
 
     Built from a boto3 ``Session`` (or the default credential chain, or ``profile``) with the
-    usual client options; the standard settings apply as they do for boto3 (``AWS_PROFILE``,
+    usual client options, or from a botocore ``Session`` (see :func:`botocore_session`: the same
+    requests with botocore's ``User-Agent``, and boto3 is never imported); the standard settings apply as they do for boto3 (``AWS_PROFILE``,
     ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>``,
     ``~/.aws/config``), and ``AWS_REGION`` when boto3 finds no region (region order: ``region``,
     the session's, ``AWS_REGION``). S3 always signs with SigV4 (``signature_version="s3v4"`` unless the given
@@ -91,7 +91,7 @@ class Signer:
         config: Config | None = None,
         profile: str | None = None,
     ) -> None:
-        session = _boto3_session(session, profile)
+        session = _client_session(session, profile)
         # boto3 reads AWS_DEFAULT_REGION and the profile, not AWS_REGION; awspar takes that too.
         region = region or session.region_name or os.environ.get("AWS_REGION") or None
         if service == "s3":
@@ -320,14 +320,54 @@ class Signer:
         return ParamValidationError(f"{self.service}.{name}: {message}", service=self.service, operation=name)
 
 
-def _boto3_session(session: Any, profile: str | None) -> Any:
-    """The boto3 Session to build clients from (boto3's, botocore's, or a new one)."""
+def botocore_session(profile: str | None = None) -> botocore.session.Session:
+    """A botocore session for ``profile`` (or ``AWS_PROFILE``, or the default chain), checked now.
+
+    What :func:`awspar.s3.get_objects` signs with unless given a session: presigned URLs are the
+    same as through boto3, and not importing boto3 (and the s3transfer it loads) saves about
+    40 ms of start-up per process (a CLI run, a Lambda cold start).
+    """
+    session = botocore.session.Session(profile=profile)
+    try:
+        session.get_scoped_config()
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ConfigurationError(" ".join(str(exc).split()), profile=profile) from None
+    return session
+
+
+class _BotocoreSession:
+    """A botocore session seen through the four boto3 ``Session`` members the Signer uses."""
+
+    def __init__(self, session: botocore.session.Session) -> None:
+        self._session = session
+
+    @property
+    def region_name(self) -> str | None:
+        region: str | None = self._session.get_config_variable("region")
+        return region
+
+    def client(self, service: str, **options: Any) -> Any:
+        return self._session.create_client(service, **options)
+
+    def get_available_services(self) -> list[str]:
+        services: list[str] = self._session.get_available_services()
+        return services
+
+    def get_credentials(self) -> Any:
+        return self._session.get_credentials()
+
+
+def _client_session(session: Any, profile: str | None) -> Any:
+    """What to build clients from: the boto3 Session given, a botocore one as is, or a new boto3
+    Session (the default chain, or ``profile``)."""
     if session is not None and profile is not None:
         raise ConfigurationError("pass either session= or profile=, not both")
     if isinstance(session, botocore.session.Session):
-        return boto3.Session(botocore_session=session)
+        return _BotocoreSession(session)
     if session is not None:
         return session
+    import boto3  # here only: a Signer built on a botocore session never loads boto3
+
     try:
         return boto3.Session(profile_name=profile)
     except botocore.exceptions.ProfileNotFound as exc:

@@ -61,10 +61,11 @@ _PROBE = textwrap.dedent('''
 ''')
 
 
-def _packages_loaded_by(code: str) -> tuple[set[str], dict[str, list[str]]]:
-    """Top-level packages a fresh interpreter loads to run ``code``, and where awspar imported them."""
+def _packages_loaded_by(code: str, **env_vars: str) -> tuple[set[str], dict[str, list[str]]]:
+    """Top-level packages a fresh interpreter loads to run ``code`` (with ``env_vars`` set), and
+    where awspar imported them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONPATH"] = str(REPO_ROOT)
+    env.update(env_vars, PYTHONPATH=str(REPO_ROOT))
     watched = json.dumps(sorted(OPTIONAL_PACKAGES | CORE_PACKAGES))
     proc = subprocess.run(
         [sys.executable, "-c", _PROBE, watched, code],
@@ -144,3 +145,21 @@ def test_library_modules_import_asyncio_only_when_run(module: str) -> None:
     """Only the async twins need an event loop: importing the module (the CLI's --help) does not."""
     loaded, _ = _packages_loaded_by(f"import {module}")
     assert "awspar" in loaded and "asyncio" not in loaded
+
+
+@pytest.mark.timeout(60)
+def test_fetching_from_s3_never_imports_boto3() -> None:
+    """get_objects signs through a botocore session: boto3 and the s3transfer it loads (~40 ms)
+    stay out of an `awspar s3-get` run and of a Lambda cold start."""
+    pytest.importorskip("aiohttp", reason="the local object endpoint needs aiohttp: pip install 'awspar[local]'")
+    from awspar.testing.credentials import TEST_CREDENTIALS
+    from awspar.testing.object_server import ObjectServer
+
+    with ObjectServer({"b": {"k": b"hello"}}) as server:
+        code = ("from awspar.s3 import get_objects\n"
+                f"[result] = get_objects('b', ['k'], mode='threads', endpoint_url={server.url!r})\n"
+                "assert result.ok and result.data == b'hello', result")
+        loaded, culprits = _packages_loaded_by(code, **TEST_CREDENTIALS.env())
+    assert {"botocore", "urllib3"} <= loaded
+    unwanted = loaded & {"boto3", "s3transfer"}
+    assert not unwanted, f"get_objects loads {_explain(unwanted, culprits)}"

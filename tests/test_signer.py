@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import botocore.exceptions
+import botocore.session
 import pytest
 import urllib3
 from botocore.awsrequest import AWSResponse
@@ -484,3 +485,28 @@ def test_validation_reports_hide_only_sensitive_values() -> None:
         iam.sign("create_login_profile", {"UserName": 12345, "Password": 67890})
     message = str(excinfo.value)
     assert "value: 12345" in message and "67890" not in message and "parameter Password" in message
+
+
+def test_a_botocore_session_signs_the_same_requests_without_boto3(frozen_signing_clock) -> None:
+    frozen_signing_clock(INSTANT)
+    through_boto3 = Signer("s3", session=fake_session())
+    plain = botocore.session.Session()  # the same credentials and region, no boto3 around it
+    plain.set_credentials(FAKE["aws_access_key_id"], FAKE["aws_secret_access_key"])
+    plain.set_config_variable("region", "us-east-1")
+    through_botocore = Signer("s3", session=plain)
+    for key in ("k", "a b/ü+%.txt"):
+        params = {"Bucket": "b", "Key": key}
+        assert through_botocore.presign("GetObject", params).url == through_boto3.presign("GetObject", params).url
+        mine, theirs = through_botocore.sign("GetObject", params), through_boto3.sign("GetObject", params)
+        assert (mine.method, mine.url, mine.headers["Authorization"]) == (theirs.method, theirs.url, theirs.headers["Authorization"])
+        assert mine.headers["User-Agent"].startswith("Botocore/")  # botocore's own, not signed
+
+
+def test_botocore_session_checks_the_profile_at_once(monkeypatch, tmp_path) -> None:
+    from awspar.signer import botocore_session
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    with pytest.raises(ConfigurationError, match="nope") as raised:
+        botocore_session("nope")
+    assert "\n" not in str(raised.value)
