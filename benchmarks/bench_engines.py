@@ -100,8 +100,9 @@ def bare_aiohttp(urls: list[str], concurrency: int, presign: Callable[[int], str
 def bare_urllib3(urls: list[str], concurrency: int) -> tuple[float, float]:
     """Wall and CPU seconds of plain urllib3 in ``concurrency`` threads, one shared PoolManager:
     the floor under every urllib3 engine (threads, subinterpreters, processes)."""
-    import urllib3
     from concurrent.futures import ThreadPoolExecutor
+
+    import urllib3
 
     pool = urllib3.PoolManager(maxsize=concurrency, block=True, retries=False)
 
