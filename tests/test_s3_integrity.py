@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
+import os
 import zlib
 
 import pytest
@@ -115,3 +117,47 @@ def test_incremental_equals_whole(tmp_path) -> None:
 def test_nothing_expected_is_ok_but_not_content_verified() -> None:
     result = verify_bytes(DATA, Expected())
     assert result.ok and not result.content_verified
+
+
+def test_crc32_goes_through_zlib_ng_when_installed_and_agrees_with_zlib(monkeypatch) -> None:
+    from awspar import _s3_integrity
+
+    pytest.importorskip("zlib_ng", reason="the fast-crc extra is not installed")  # it is, in dev
+    assert _s3_integrity._checksum_class("crc32") is _s3_integrity.FastCrc32
+    for body in (DATA, b"", b"\xff" * 4099, bytes(range(256)) * 3):
+        fast = _s3_integrity.FastCrc32()
+        for i in range(0, len(body), 1000):
+            fast.update(memoryview(body)[i:i + 1000])
+        assert fast.digest() == zlib.crc32(body).to_bytes(4, "big")
+    monkeypatch.setattr(_s3_integrity, "_zlib_ng_crc32", lambda: None)  # an install without the extra
+    assert _s3_integrity._checksum_class("crc32") is not _s3_integrity.FastCrc32
+    exp = expected_from_headers(_headers(**{"x-amz-checksum-crc32": _b64(zlib.crc32(DATA).to_bytes(4, "big"))}))
+    assert verify_bytes(DATA, exp).checked == ("length", "md5", "crc32")
+
+
+def test_feed_file_reads_any_stretch_and_what_a_short_file_has(tmp_path) -> None:
+    """Stretches that start off a mapping granule, cross 1 MiB chunks, or run past the end."""
+    import mmap
+
+    from awspar._s3_integrity import feed_file
+
+    data = os.urandom(3 * (1 << 20) + 4097)
+    path = tmp_path / "obj"
+    path.write_bytes(data)
+    granule = mmap.ALLOCATIONGRANULARITY
+    cuts = [0, 1, granule - 1, granule + 3, (1 << 20) + 5, 2 * (1 << 20), len(data)]
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    verifier = Verifier(Expected(length=len(data), checksum=("crc32", crc)))
+    for start, end in itertools.pairwise(cuts):
+        feed_file(verifier, str(path), start, end)
+    assert verifier.result().checked == ("length", "crc32")
+    short = Verifier(Expected(length=len(data) + 10, checksum=("crc32", crc)))
+    feed_file(short, str(path), 0, len(data) + 10)  # the file has fewer bytes than asked for
+    feed_file(short, str(path), len(data) + 5, len(data) + 10)  # nothing at all there
+    result = short.result()
+    assert not result.ok and f"length {len(data)} bytes" in (result.error or "")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    nothing = Verifier(Expected(length=0, md5_hex=hashlib.md5(b"").hexdigest()))
+    feed_file(nothing, str(empty), 0, 0)
+    assert nothing.result().checked == ("length", "md5")

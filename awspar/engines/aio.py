@@ -44,7 +44,6 @@ from awspar._errors import (
 )
 from awspar._models import FileSink, RawResponse, SignedRequest
 from awspar.engines._attempts import Job, Outcome, RequestRun, Resign, RunPolicy, describe_failure
-from awspar.engines._urllib3_send import CHUNK_SIZE
 from awspar.engines.base import Accept, Engine, RaceResult, accepts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -454,11 +453,12 @@ def _expected_length(method: str, status: int, content_length: int | None) -> in
 
 
 async def _stream_to_file(response: Any, sink: FileSink) -> int:
-    """Write the body into ``sink.path`` from ``sink.offset``, one chunk at a time."""
+    """Write the body into ``sink.path`` from ``sink.offset``, one chunk at a time: each chunk as
+    the socket delivered it (``iter_chunks``), never joined with its neighbours into a copy."""
     written = 0
     with open(sink.path, "r+b") as file:
         file.seek(sink.offset)
-        async for chunk in response.content.iter_chunked(CHUNK_SIZE):
+        async for chunk, _ in response.content.iter_chunks():
             file.write(chunk)
             written += len(chunk)
     return written
