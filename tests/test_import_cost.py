@@ -163,3 +163,20 @@ def test_fetching_from_s3_never_imports_boto3() -> None:
     assert {"botocore", "urllib3"} <= loaded
     unwanted = loaded & {"boto3", "s3transfer"}
     assert not unwanted, f"get_objects loads {_explain(unwanted, culprits)}"
+
+
+def test_the_command_line_freezes_what_is_alive_before_the_interpreter_exits() -> None:
+    """The interpreter's last collections skip frozen objects (botocore's models and client: tens
+    of milliseconds per run); the freeze happens however the command ends, here with an exit code."""
+    import gc
+
+    from awspar.cli import main
+
+    gc.unfreeze()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(["s3-get"])  # no bucket: a usage error, exit code 2
+        assert exited.value.code == 2
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -5,6 +5,7 @@ typer and rich come with the ``cli`` extra; without them ``awspar`` says so in o
 
 from __future__ import annotations
 
+import gc
 import sys
 
 __all__ = ["main"]
@@ -20,4 +21,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     args = sys.argv[1:] if argv is None else argv
     app = build_app(args[0] if args else None)  # only the command asked for, when it is known
-    app(args=args, prog_name="awspar")
+    try:
+        app(args=args, prog_name="awspar")
+    finally:
+        # On the way out the interpreter runs full garbage collections over every object still
+        # alive (botocore's models and client among them) only to free memory that exiting frees
+        # anyway: 65-115 ms of a ~0.55 s `awspar s3-get` here. Frozen objects are skipped.
+        gc.freeze()
