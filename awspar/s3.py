@@ -38,9 +38,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import queue
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -80,6 +78,8 @@ _INLINE_VERIFY = 4 * MiB
 _ERROR_BODY_MAX = 64 * 1024
 #: Seconds :func:`get_objects` waits for a stopped fetch to clean up before giving up on it.
 _CLEANUP_WAIT = 30.0
+# Results waiting for the caller of the sync API at most (the fetch pauses past that).
+_HANDOFF = 64
 
 #: ``on_progress(key, nbytes)``: ``nbytes`` more bytes of ``key`` have landed (per response).
 Progress = Callable[[str, int], None]
@@ -712,54 +712,13 @@ def _iterate_on_loop_thread(agen: AsyncIterator[ObjectResult]) -> Iterator[Objec
     seconds: past that, :class:`RuntimeError` says that the clean-up is stuck (the loop thread is
     a daemon and is left behind) instead of the caller hanging.
     """
-    import asyncio
+    from awspar._loop_thread import LoopThread  # lazily: it needs asyncio, which awspar.s3 does not load
 
-    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=64)
-    loop = asyncio.new_event_loop()
-    stop = threading.Event()
-
-    async def drive() -> None:
-        try:
-            async for item in agen:
-                while True:
-                    try:
-                        handoff.put_nowait(("item", item))
-                        break
-                    except queue.Full:
-                        if stop.is_set():
-                            return
-                        await asyncio.sleep(0.005)
-            handoff.put(("done", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            handoff.put(("error", exc))
-        finally:
-            await agen.aclose()  # type: ignore[attr-defined]
-
-    task = loop.create_task(drive())
-    thread = threading.Thread(target=loop.run_until_complete, args=(task,), name="awspar-s3", daemon=True)
-    thread.start()
+    portal = LoopThread(name="awspar-s3")
+    stuck = (f"awspar.s3: the fetch did not finish cleaning up within {_CLEANUP_WAIT:g} s of being stopped "
+             "(its loop thread is left running)")
     try:
-        while True:
-            kind, item = handoff.get()
-            if kind == "item":
-                yield item
-            elif kind == "error":
-                raise item
-            else:
-                return
+        yield from portal.iterate(lambda: agen, _HANDOFF, unwind_timeout=_CLEANUP_WAIT, stuck=stuck)
     finally:
-        stop.set()
-        if thread.is_alive():
-            loop.call_soon_threadsafe(task.cancel)
-        deadline = time.monotonic() + _CLEANUP_WAIT
-        while thread.is_alive() and time.monotonic() < deadline:
-            try:
-                handoff.get_nowait()  # unblock a producer waiting on a full queue
-            except queue.Empty:
-                pass
-            thread.join(0.05)
-        if thread.is_alive():
-            raise RuntimeError(f"awspar.s3: the fetch did not finish cleaning up within {_CLEANUP_WAIT:g} s "
-                               "of being stopped (its loop thread is left running)")
-        loop.close()
+        portal.close()
 

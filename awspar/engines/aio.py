@@ -21,16 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import concurrent.futures
 import threading
 import time
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    TypeVar,
-)
+from typing import TYPE_CHECKING, Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import (
@@ -42,6 +36,7 @@ from awspar._errors import (
     TimeoutError,
     TransportError,
 )
+from awspar._loop_thread import LoopThread
 from awspar._models import FileSink, RawResponse, SignedRequest
 from awspar.engines._attempts import Job, Outcome, RequestRun, Resign, RunPolicy, describe_failure
 from awspar.engines.base import Accept, Engine, RaceResult, accepts
@@ -51,12 +46,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["EVENT_LOOPS", "SKIPPED_AUTO_HEADERS", "AsyncEngine", "aiohttp_error", "loop_factory", "send_as_signed"]
 
-T = TypeVar("T")
 #: Headers aiohttp would add on its own; a signed request carries its own or none.
 SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _NO_BODY_STATUSES = (204, 304)
-# Seconds a cancelled run or a closing engine may take to close its connections.
-_UNWIND_TIMEOUT = 10.0
 
 
 def _import_aiohttp() -> Any:
@@ -110,7 +102,7 @@ class AsyncEngine(Engine):
         #: The kind of event loop the sync API runs on: ``"asyncio"`` or ``"uvloop"``.
         self.event_loop = loop
         self._aiohttp = _import_aiohttp()
-        self._portal: _LoopThread | None = None
+        self._portal: LoopThread | None = None
         self._lock = threading.Lock()
 
     # -- the native API -------------------------------------------------------------------------
@@ -191,10 +183,10 @@ class AsyncEngine(Engine):
         if portal is not None:
             portal.close()
 
-    def _loop(self) -> _LoopThread:
+    def _loop(self) -> LoopThread:
         with self._lock:
             if self._portal is None:
-                self._portal = _LoopThread(self._new_loop)
+                self._portal = LoopThread(self._new_loop, name="awspar-async-loop")
             return self._portal
 
     # -- one run -----------------------------------------------------------------------------------
@@ -462,102 +454,3 @@ async def _stream_to_file(response: Any, sink: FileSink) -> int:
             file.write(chunk)
             written += len(chunk)
     return written
-
-
-class _LoopThread:
-    """A private event loop running in a daemon thread: the sync API's way into the engine."""
-
-    def __init__(self, new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop) -> None:
-        self.loop = new_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="awspar-async-loop", daemon=True)
-        self._thread.start()
-
-    def call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """Run a coroutine on the loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(_await(make), self.loop).result()
-
-    def iterate(self, make: Callable[[], AsyncIterator[T]], limit: int) -> Iterator[T]:
-        """Iterate an async iterator from sync code; results cross in batches, at most ``limit``
-        waiting, so the loop keeps working while the caller handles a batch."""
-        lock = threading.Condition()
-        batch: deque[T] = deque()
-        resume = asyncio.Event()
-        state: dict[str, Any] = {"done": False, "error": None, "wake_pending": False, "paused": False}
-
-        def wake() -> None:
-            with lock:
-                state["wake_pending"] = False
-                lock.notify()
-
-        async def pump() -> None:
-            iterator = make()
-            try:
-                async for item in iterator:
-                    with lock:
-                        batch.append(item)
-                    # One wake-up of the caller per turn of the loop, not per item: the items that
-                    # finish in the same turn cross together.
-                    if not state["wake_pending"]:
-                        state["wake_pending"] = True
-                        self.loop.call_soon(wake)
-                    while True:
-                        with lock:
-                            if len(batch) < limit:
-                                break
-                            resume.clear()
-                            state["paused"] = True
-                        await resume.wait()
-            except BaseException as exc:
-                state["error"] = exc
-                raise
-            finally:
-                with lock:
-                    state["done"] = True
-                    lock.notify()
-                await iterator.aclose()  # type: ignore[attr-defined]
-
-        future = asyncio.run_coroutine_threadsafe(pump(), self.loop)
-        try:
-            while True:
-                with lock:
-                    while not batch and not state["done"]:
-                        lock.wait()
-                    items = list(batch)
-                    batch.clear()
-                    finished = state["done"]
-                    paused, state["paused"] = state["paused"], False
-                if paused:
-                    self.loop.call_soon_threadsafe(resume.set)
-                yield from items
-                if finished:
-                    break
-            if state["error"] is not None:
-                raise state["error"]
-        finally:
-            if not future.done():
-                future.cancel()
-                # Let the run unwind (tasks cancelled, connections and session closed).
-                concurrent.futures.wait([future], timeout=_UNWIND_TIMEOUT)
-
-    def close(self) -> None:
-        """Cancel whatever still runs on the loop, let it unwind, then stop the loop."""
-        try:
-            asyncio.run_coroutine_threadsafe(_cancel_all(), self.loop).result(timeout=_UNWIND_TIMEOUT)
-        except (concurrent.futures.TimeoutError, RuntimeError):
-            pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        if not self.loop.is_running():
-            self.loop.close()
-
-
-async def _cancel_all() -> None:
-    me = asyncio.current_task()
-    others = [task for task in asyncio.all_tasks() if task is not me]
-    for task in others:
-        task.cancel()
-    await asyncio.gather(*others, return_exceptions=True)
-
-
-async def _await(make: Callable[[], Awaitable[T]]) -> T:
-    return await make()

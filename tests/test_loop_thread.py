@@ -1,0 +1,96 @@
+"""LoopThread: the one bridge from awspar's sync API into its async code (engine and S3 fetch)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from awspar._loop_thread import LoopThread
+
+
+@pytest.fixture
+def portal() -> Iterator[LoopThread]:
+    loop_thread = LoopThread(name="test-loop")
+    yield loop_thread
+    loop_thread.close()
+
+
+@pytest.mark.timeout(30)
+def test_items_cross_in_order_and_an_error_follows_the_items_before_it(portal: LoopThread) -> None:
+    async def numbers():
+        for i in range(500):
+            if i % 50 == 0:
+                await asyncio.sleep(0)
+            yield i
+        raise ValueError("after 500")
+
+    seen = []
+    with pytest.raises(ValueError, match="after 500"):
+        for item in portal.iterate(numbers, limit=8):
+            seen.append(item)
+    assert seen == list(range(500))
+
+
+@pytest.mark.timeout(30)
+def test_a_slow_caller_pauses_the_producer_at_the_limit(portal: LoopThread) -> None:
+    produced = 0
+
+    async def counting():
+        nonlocal produced
+        for i in range(100):
+            produced += 1
+            yield i
+
+    ahead = []
+    for consumed, _ in enumerate(portal.iterate(counting, limit=4), start=1):
+        time.sleep(0.002)  # the loop runs freely meanwhile
+        ahead.append(produced - consumed)
+    assert max(ahead) <= 2 * 4, max(ahead)  # a batch of 4 in the caller's hands, 4 more waiting
+
+
+@pytest.mark.timeout(30)
+def test_leaving_early_waits_until_the_iterator_has_cleaned_up(portal: LoopThread) -> None:
+    cleaned = threading.Event()
+
+    async def with_slow_cleanup():
+        try:
+            for i in range(1000):
+                yield i
+                await asyncio.sleep(0.01)
+        finally:
+            await asyncio.sleep(0.3)  # e.g. closing connections, removing temporary files
+            cleaned.set()
+
+    results = portal.iterate(with_slow_cleanup, limit=4)
+    assert next(results) == 0
+    results.close()
+    assert cleaned.is_set()
+
+
+@pytest.mark.timeout(30)
+def test_a_stuck_cleanup_is_waited_for_a_bounded_time_then_reported_or_left(portal: LoopThread) -> None:
+    async def stubborn():
+        try:
+            yield "first"
+            yield "second"
+        finally:
+            while True:  # a clean-up that ignores cancellation
+                try:
+                    await asyncio.sleep(60)
+                except asyncio.CancelledError:
+                    pass
+
+    quiet = portal.iterate(stubborn, limit=4, unwind_timeout=0.3)
+    assert next(quiet) == "first"
+    began = time.monotonic()
+    quiet.close()  # no message asked for: returns once the wait is over
+    assert 0.25 < time.monotonic() - began < 5
+
+    loud = LoopThread(name="test-loop-loud").iterate(stubborn, limit=4, unwind_timeout=0.3, stuck="stuck!")
+    assert next(loud) == "first"
+    with pytest.raises(RuntimeError, match="stuck!"):
+        loud.close()
