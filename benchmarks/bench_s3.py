@@ -8,7 +8,8 @@ numbers written as JSON):
    <= 0.12x boto3's wall time).
 2. ``cli``: the same fetch end to end as a user runs it, into a directory: the whole
    ``awspar s3-get`` process (start-up and imports included) against a plain boto3 script in
-   its own process (target: <= 0.5x).
+   its own process (target: <= 0.5x); with the default mode (``auto``: threads for these ten named
+   keys) and with ``--mode async`` and ``--mode threads`` given.
 3. ``small``: 2,000 objects of 16 KiB at concurrency 64, into memory: awspar async objects/s
    against boto3 ``get_object`` in a 64-thread pool (target: >= 3x), and the client CPU per
    object against an unsigned bare aiohttp loop over the same objects (target: <= 1.25x).
@@ -153,6 +154,7 @@ def case_cli(url: str, rounds: int) -> dict[str, Any]:
     try:
         results = _measure(rounds, {
             "boto3 script": run([sys.executable, "-c", _BOTO3_SCRIPT, "seed", str(out), *keys]),
+            "awspar s3-get (default mode)": run([awspar_bin, "s3-get", "seed", *keys, "--out", str(out)]),
             "awspar s3-get --mode async": run([awspar_bin, "s3-get", "seed", *keys, "--out", str(out), "--mode", "async"]),
             "awspar s3-get --mode threads": run([awspar_bin, "s3-get", "seed", *keys, "--out", str(out),
                                                  "--mode", "threads"]),

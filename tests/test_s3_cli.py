@@ -64,6 +64,22 @@ def test_json_report_and_skip_existing(server, tmp_path) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_auto_mode_sends_a_few_named_keys_through_threads_without_importing_aiohttp(server, tmp_path) -> None:
+    """One wave of named keys is over in a round trip: start-up is what the user waits for."""
+    env = {**os.environ, **TEST_CREDENTIALS.env(), "AWS_ENDPOINT_URL": server.url}
+    program = ("import sys\nfrom awspar.cli import main\ntry:\n    main()\n"
+               "finally:\n    print('aiohttp loaded:', 'aiohttp' in sys.modules, file=sys.stderr)")
+    few = subprocess.run([sys.executable, "-c", program, "s3-get", "demo", "a.txt", "dir/b c.txt", "--json",
+                          "--out", str(tmp_path / "few")], env=env, capture_output=True, text=True, timeout=60)
+    assert few.returncode == 0, few.stderr
+    assert json.loads(few.stdout)["mode"] == "threads" and "aiohttp loaded: False" in few.stderr
+    listed = _run(server, "demo", "--prefix", "dir/", "--json", "--out", str(tmp_path / "listed"))
+    assert listed.returncode == 0 and json.loads(listed.stdout)["mode"] == "async"
+    many = _run(server, "demo", "a.txt", "dir/b c.txt", "--concurrency", "1", "--json", "--out", str(tmp_path / "many"))
+    assert many.returncode == 0 and json.loads(many.stdout)["mode"] == "async"  # more keys than one wave
+
+
+@pytest.mark.timeout(60)
 def test_stdout_writes_the_bytes(server) -> None:
     done = _run(server, "demo", "dir/b c.txt", "--stdout")
     assert done.returncode == 0 and done.stdout == BODIES["dir/b c.txt"].decode()

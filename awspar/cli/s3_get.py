@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from awspar._config import DEFAULT_CONFIG
 from awspar._errors import AwsparError, ConfigurationError, ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
 from awspar.cli._options import Profile, Region, S3EndpointUrl
@@ -55,8 +56,9 @@ def s3_get_command(
         bool, typer.Option("--stdout", help="Write the one object's bytes to standard output instead.")
     ] = False,
     mode: Annotated[
-        str, typer.Option("--mode", help="Engine: sequential, threads, async, subinterpreters, processes, boto3 or dask.")
-    ] = "async",
+        str, typer.Option("--mode", help="Engine: auto (threads for a few keys named here, else async), sequential, "
+                                         "threads, async, subinterpreters, processes, boto3 or dask.")
+    ] = "auto",
     scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)] = None,
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Requests in flight at most (default: 32).")
@@ -90,8 +92,8 @@ def s3_get_command(
     """
     from awspar.engines import ENGINE_NAMES
 
-    if mode not in ENGINE_NAMES:
-        fail(f"--mode {mode!r} is not one of: {', '.join(ENGINE_NAMES)}")
+    if mode != "auto" and mode not in ENGINE_NAMES:
+        fail(f"--mode {mode!r} is not one of: auto, {', '.join(ENGINE_NAMES)}")
     if stdout and out is not None:
         fail("choose one of --out and --stdout")
     if not keys and prefix is None and keys_from is None:
@@ -100,8 +102,10 @@ def s3_get_command(
         fail("--stdout writes exactly one object: give one key and no --prefix or --keys-from")
     cluster = dask_scheduler(mode, scheduler)
     key_source, total = _keys(keys or [], keys_from)
+    if mode == "auto":
+        mode = _auto_mode(total, prefix, concurrency)
     show_progress = not stdout and not as_json and sys.stderr.isatty()
-    run = _Run(total, show_progress)
+    run = _Run(total, show_progress, mode)
     try:
         from awspar.s3 import get_objects
 
@@ -130,6 +134,15 @@ def s3_get_command(
     except OSError as exc:
         fail(f"cannot write: {exc.strerror or exc}", EXIT_USAGE)
     raise typer.Exit(run.finish(bucket, as_json, to_stderr=stdout))
+
+
+def _auto_mode(total: int | None, prefix: str | None, concurrency: int | None) -> str:
+    """``threads`` when the keys are all named on the command line and go out in one wave, else
+    ``async``. One wave is over in about one round trip, so what the user waits for is start-up,
+    and the threads engine starts ~150 ms sooner (no aiohttp to import: about as long as the
+    requests themselves); past one wave, the async engine's lower CPU per request wins."""
+    one_wave = total is not None and prefix is None and total <= (concurrency or DEFAULT_CONFIG.concurrency)
+    return "threads" if one_wave else "async"
 
 
 def _keys(keys: list[str], keys_from: str | None) -> tuple[Iterator[str], int | None]:
@@ -162,8 +175,9 @@ def _describe(code: str, message: str, bucket: str) -> str:
 class _Run:
     """Counts, the progress bar and the closing report."""
 
-    def __init__(self, total: int | None, show_progress: bool) -> None:
+    def __init__(self, total: int | None, show_progress: bool, mode: str) -> None:
         self.started = time.perf_counter()
+        self.mode = mode
         self.results: list[dict[str, Any]] = []
         self.failures: list[Any] = []
         self.ok = self.failed = self.skipped = self.bytes = self.requests = 0
@@ -230,7 +244,7 @@ class _Run:
             code = EXIT_FAILED
         if as_json:
             report = {
-                "bucket": bucket, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
+                "bucket": bucket, "mode": self.mode, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
                 "bytes": self.bytes, "wall_s": round(wall, 6), "requests": self.requests,
                 "throughput_mb_s": round(self.bytes / wall / 1e6, 3) if wall else 0.0,
                 "requests_per_s": round(self.requests / wall, 1) if wall else 0.0,
