@@ -21,7 +21,7 @@ zlib's and 2.6 for awscrt's, which decides whether verifying a large object keep
 download.
 
 Everything hashes incrementally (:class:`Verifier.update`), so a file on disk is checked through
-a read-only mapping, 1 MiB at a time (:func:`verify_file`), and never held whole in memory.
+a read-only mapping, 16 MiB at a time (:func:`verify_file`), and never held whole in memory.
 """
 
 from __future__ import annotations
@@ -240,14 +240,14 @@ def verify_bytes(data: bytes | bytearray | memoryview, expected: Expected) -> Ve
 
 
 def verify_file(path: str, expected: Expected) -> Verification:
-    """Check a file on disk (through a read-only mapping, 1 MiB at a time)."""
+    """Check a file on disk (through a read-only mapping, 16 MiB at a time)."""
     verifier = Verifier(expected)
     feed_file(verifier, path, 0, os.path.getsize(path))
     return verifier.result()
 
 
 def feed_file(verifier: Verifier, path: str, start: int, end: int) -> None:
-    """Feed bytes ``[start, end)`` of the file at ``path`` to ``verifier``, in 1 MiB chunks (the
+    """Feed bytes ``[start, end)`` of the file at ``path`` to ``verifier``, 16 MiB at a time (the
     bytes must be there: a file shorter than ``end`` is fed what it has, and the length check
     then fails). A verifier that hashes nothing is told the count without a read.
 

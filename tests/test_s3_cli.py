@@ -64,7 +64,7 @@ def test_json_report_and_skip_existing(server, tmp_path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_auto_mode_sends_a_few_named_keys_through_threads_without_importing_aiohttp(server, tmp_path) -> None:
+def test_auto_mode_takes_threads_for_one_wave_of_named_keys_or_without_aiohttp_else_async(server, tmp_path) -> None:
     """One wave of named keys is over in a round trip: start-up is what the user waits for."""
     env = {**os.environ, **TEST_CREDENTIALS.env(), "AWS_ENDPOINT_URL": server.url}
     program = ("import sys\nfrom awspar.cli import main\ntry:\n    main()\n"
@@ -77,6 +77,12 @@ def test_auto_mode_sends_a_few_named_keys_through_threads_without_importing_aioh
     assert listed.returncode == 0 and json.loads(listed.stdout)["mode"] == "async"
     many = _run(server, "demo", "a.txt", "dir/b c.txt", "--concurrency", "1", "--json", "--out", str(tmp_path / "many"))
     assert many.returncode == 0 and json.loads(many.stdout)["mode"] == "async"  # more keys than one wave
+    without_aiohttp = ("import sys\nsys.modules['aiohttp'] = None  # as if the async extra were not installed\n"
+                       "from awspar.cli import main\nmain()")
+    plain = subprocess.run([sys.executable, "-c", without_aiohttp, "s3-get", "demo", "--prefix", "dir/", "--json",
+                            "--out", str(tmp_path / "plain")], env=env, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads(plain.stdout)["mode"] == "threads"
 
 
 @pytest.mark.timeout(60)

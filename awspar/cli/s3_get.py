@@ -140,9 +140,20 @@ def _auto_mode(total: int | None, prefix: str | None, concurrency: int | None) -
     """``threads`` when the keys are all named on the command line and go out in one wave, else
     ``async``. One wave is over in about one round trip, so what the user waits for is start-up,
     and the threads engine starts ~150 ms sooner (no aiohttp to import: about as long as the
-    requests themselves); past one wave, the async engine's lower CPU per request wins."""
+    requests themselves); past one wave, the async engine's lower CPU per request wins. Without
+    the ``async`` extra it is always ``threads``: the user did not ask for a missing engine."""
     one_wave = total is not None and prefix is None and total <= (concurrency or DEFAULT_CONFIG.concurrency)
-    return "threads" if one_wave else "async"
+    return "threads" if one_wave or not _installed("aiohttp") else "async"
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` could be imported, without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module hidden or half-imported
+        return False
 
 
 def _keys(keys: list[str], keys_from: str | None) -> tuple[Iterator[str], int | None]:
