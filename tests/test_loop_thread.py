@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from _stubborn import stubborn
 
 from awspar._loop_thread import LoopThread
 
@@ -73,17 +74,6 @@ def test_leaving_early_waits_until_the_iterator_has_cleaned_up(portal: LoopThrea
 
 @pytest.mark.timeout(30)
 def test_a_stuck_cleanup_is_waited_for_a_bounded_time_then_reported_or_left(portal: LoopThread) -> None:
-    async def stubborn():
-        try:
-            yield "first"
-            yield "second"
-        finally:
-            while True:  # a clean-up that ignores cancellation
-                try:
-                    await asyncio.sleep(60)
-                except asyncio.CancelledError:
-                    pass
-
     quiet = portal.iterate(stubborn, limit=4, unwind_timeout=0.3)
     assert next(quiet) == "first"
     began = time.monotonic()

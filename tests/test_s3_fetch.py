@@ -222,18 +222,9 @@ def test_a_stuck_clean_up_ends_with_a_clear_error(monkeypatch) -> None:
     """Stopping early waits for the clean-up a bounded time, then says so instead of hanging."""
     import time
 
-    from awspar import s3
+    from _stubborn import stubborn
 
-    async def stubborn():
-        try:
-            yield "first"
-            yield "second"
-        finally:
-            while True:  # a clean-up that ignores cancellation
-                try:
-                    await asyncio.sleep(60)
-                except asyncio.CancelledError:
-                    pass
+    from awspar import s3
 
     monkeypatch.setattr(s3, "_CLEANUP_WAIT", 0.5)
     results = s3._iterate_on_loop_thread(stubborn())
