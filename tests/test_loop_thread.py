@@ -84,3 +84,26 @@ def test_a_stuck_cleanup_is_waited_for_a_bounded_time_then_reported_or_left(port
     assert next(loud) == "first"
     with pytest.raises(RuntimeError, match="stuck!"):
         loud.close()
+
+
+@pytest.mark.timeout(30)
+def test_items_that_keep_coming_wake_the_caller_once_per_interval(
+    portal: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first item after a quiet spell crosses at once; the ones that follow within the interval
+    wait for the next wake-up (here: the end of the run), instead of one wake-up each."""
+    from awspar import _loop_thread
+
+    monkeypatch.setattr(_loop_thread, "_WAKE_INTERVAL", 1.0)
+    produced = 0
+
+    async def trickle():
+        nonlocal produced
+        for i in range(50):
+            produced += 1
+            yield i
+            await asyncio.sleep(0.002)  # the loop idles between items: the caller could be woken
+
+    seen_when_produced = [produced for _ in portal.iterate(trickle, limit=100)]
+    assert seen_when_produced[0] < 50  # not held back
+    assert seen_when_produced[1:] == [50] * 49  # the rest in one batch, at the end
