@@ -27,6 +27,7 @@ a read-only mapping, 16 MiB at a time (:func:`verify_file`), and never held whol
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import mmap
 import os
@@ -119,6 +120,7 @@ def _checksum_class(algorithm: str) -> Any:
     return httpchecksum._CHECKSUM_CLS.get(algorithm)  # botocore's registry (CRT ones when present)
 
 
+@functools.cache  # looked up per object: a failed import searches sys.path again (~50 µs) each time
 def _zlib_ng_crc32() -> Any:
     """``zlib_ng.crc32`` (it releases the GIL, like zlib's), or ``None`` without the extra."""
     try:

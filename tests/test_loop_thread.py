@@ -5,12 +5,26 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from _stubborn import stubborn
 
 from awspar._loop_thread import LoopThread
+
+
+class _Counting:
+    """``count`` items, one per turn of the loop (``pause`` seconds apart), counting as it goes."""
+
+    def __init__(self, count: int, pause: float | None = None) -> None:
+        self.count, self.pause, self.produced = count, pause, 0
+
+    async def items(self) -> AsyncIterator[int]:
+        for i in range(self.count):
+            self.produced += 1
+            yield i
+            if self.pause is not None:
+                await asyncio.sleep(self.pause)
 
 
 @pytest.fixture
@@ -38,18 +52,11 @@ def test_items_cross_in_order_and_an_error_follows_the_items_before_it(portal: L
 
 @pytest.mark.timeout(30)
 def test_a_slow_caller_pauses_the_producer_at_the_limit(portal: LoopThread) -> None:
-    produced = 0
-
-    async def counting():
-        nonlocal produced
-        for i in range(100):
-            produced += 1
-            yield i
-
+    source = _Counting(100)
     ahead = []
-    for consumed, _ in enumerate(portal.iterate(counting, limit=4), start=1):
+    for consumed, _ in enumerate(portal.iterate(source.items, limit=4), start=1):
         time.sleep(0.002)  # the loop runs freely meanwhile
-        ahead.append(produced - consumed)
+        ahead.append(source.produced - consumed)
     assert max(ahead) <= 2 * 4, max(ahead)  # a batch of 4 in the caller's hands, 4 more waiting
 
 
@@ -95,15 +102,7 @@ def test_items_that_keep_coming_wake_the_caller_once_per_interval(
     from awspar import _loop_thread
 
     monkeypatch.setattr(_loop_thread, "_WAKE_INTERVAL", 1.0)
-    produced = 0
-
-    async def trickle():
-        nonlocal produced
-        for i in range(50):
-            produced += 1
-            yield i
-            await asyncio.sleep(0.002)  # the loop idles between items: the caller could be woken
-
-    seen_when_produced = [produced for _ in portal.iterate(trickle, limit=100)]
+    source = _Counting(50, pause=0.002)  # the loop idles between items: the caller could be woken
+    seen_when_produced = [source.produced for _ in portal.iterate(source.items, limit=100)]
     assert seen_when_produced[0] < 50  # not held back
     assert seen_when_produced[1:] == [50] * 49  # the rest in one batch, at the end
