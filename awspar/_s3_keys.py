@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import asyncio
 
-__all__ = ["FetchPage", "ObjectRef", "alist_pages", "keys_from_lines", "read_key_file"]
+__all__ = ["FetchPage", "ObjectRef", "alist_pages", "keys_from_lines", "list_pages", "read_key_file"]
 
 #: ``await fetch_page(continuation_token)`` -> one parsed ListObjectsV2 page.
 FetchPage = Callable[[Any], Awaitable[dict[str, Any]]]
@@ -72,8 +72,7 @@ async def alist_pages(fetch_page: FetchPage, *, pages_ahead: int = _PAGES_AHEAD)
         try:
             while True:
                 page = await fetch_page(token)
-                await pages.put([ObjectRef(o["Key"], o.get("Size"), (o.get("ETag") or "").strip('"') or None)
-                                 for o in page.get("Contents", ())])
+                await pages.put(_page_refs(page))
                 token = page.get("NextContinuationToken")
                 if not page.get("IsTruncated") or not token:
                     break
@@ -91,3 +90,19 @@ async def alist_pages(fetch_page: FetchPage, *, pages_ahead: int = _PAGES_AHEAD)
     finally:
         producer.cancel()
         await asyncio.gather(producer, return_exceptions=True)
+
+
+def list_pages(fetch_page: Callable[[Any], dict[str, Any]]) -> Iterator[list[ObjectRef]]:
+    """Sync twin of :func:`alist_pages`: each page fetched when the previous one is used up."""
+    token: str | None = None
+    while True:
+        page = fetch_page(token)
+        yield _page_refs(page)
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            return
+
+
+def _page_refs(page: dict[str, Any]) -> list[ObjectRef]:
+    return [ObjectRef(o["Key"], o.get("Size"), (o.get("ETag") or "").strip('"') or None)
+            for o in page.get("Contents", ())]

@@ -28,19 +28,22 @@ Retries, backoff and re-signing of expired URLs are the engine's (:class:`~awspa
 with the signer's ``resign`` passed per call (``resign=``), so a caller's shared engine works too.
 A listing error (say ``NoSuchBucket``) ends the whole run with :class:`~awspar.ServiceError`.
 
-Requests in flight: the main stream of first requests is bounded by ``concurrency``; each large
-object in progress (at most :data:`LARGE_OBJECTS_AT_ONCE`) runs its parts as a run of its own,
-bounded by ``concurrency`` too.
+How it runs: each key is a *plan* (:meth:`_Fetcher.plan`, a generator without I/O, see
+:mod:`awspar.engines.plan`) and each runtime runs whole plans where the work is: as tasks on the
+event loop for the async engine (no thread hop per object), inside ``concurrency`` worker threads
+for the blocking engines (no event loop at all: an AWS Lambda handler never loads asyncio),
+inline for ``sequential``. Requests in flight are bounded by ``concurrency`` either way, a large
+object's parts included (they share the engine's slots).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
+import re
 import tempfile
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -56,21 +59,21 @@ from awspar._s3_integrity import (
     verify_bytes,
     verify_file,
 )
-from awspar._s3_keys import ObjectRef, alist_pages
+from awspar._s3_keys import ObjectRef, alist_pages, list_pages
 from awspar._s3_paths import KeyPathError, is_folder_marker, key_to_path, prepare_parent
+from awspar.engines._attempts import Job
+from awspar.engines.plan import MORE, Blocking, Plan, Send, SendEach, Step, arun_plans, run_plans
 
 if TYPE_CHECKING:  # pragma: no cover
-    import asyncio
-
     from awspar._s3_filecheck import FileCheck
     from awspar.engines.base import Engine
+    from awspar.engines.plan import AsyncSender, SyncSender
     from awspar.signer import Signer
 
-__all__ = ["LARGE_OBJECTS_AT_ONCE", "MiB", "ObjectResult", "aget_objects", "get_objects"]
+__all__ = ["MiB", "ObjectResult", "aget_objects", "get_objects"]
 
 MiB = 1024 * 1024
-#: Large objects whose parts are fetched at the same time.
-LARGE_OBJECTS_AT_ONCE = 2
+_MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
 #: Presigned URLs live this long; the engine re-signs any that would expire before being sent.
 _PRESIGN_EXPIRES = 3600
 # Files below this size are verified inline, larger ones on a helper thread (the loop keeps going).
@@ -160,16 +163,16 @@ class _Object:
 
 
 class _Fetcher:
-    """The shared state of one :func:`aget_objects` run."""
+    """What every key of one :func:`get_objects` run shares, and the plan of one key
+    (:meth:`plan`: a generator without I/O, see :mod:`awspar.engines.plan`)."""
 
     def __init__(
-        self, bucket: str, signer: Signer, engine: Engine, *, out_dir: str | None, presigned: bool,
+        self, bucket: str, signer: Signer, *, out_dir: str | None, presigned: bool,
         part_size: int, threshold: int, overwrite: bool, skip_existing: bool, verify_checksums: bool,
         on_progress: Progress | None,
     ) -> None:
         self.bucket = bucket
         self.signer = signer
-        self.engine = engine
         self.out_dir = out_dir
         self.out_real = None if out_dir is None else os.path.realpath(out_dir)
         self.presigned = presigned
@@ -179,10 +182,6 @@ class _Fetcher:
         self.skip_existing = skip_existing
         self.verify_checksums = verify_checksums
         self.on_progress = on_progress
-        import asyncio  # lazily: importing awspar.s3 (the CLI's --help) does not need it
-
-        self.active: dict[int, _Object] = {}
-        self.large = asyncio.Semaphore(LARGE_OBJECTS_AT_ONCE)
         mask = os.umask(0)
         os.umask(mask)
         self.file_mode = 0o666 & ~mask
@@ -214,7 +213,57 @@ class _Fetcher:
             return self.signer.presign("HeadObject", params, expires_in=_PRESIGN_EXPIRES)
         return self.signer.sign("HeadObject", params)
 
-    # -- one key: before any request -----------------------------------------------------------
+    # -- one key --------------------------------------------------------------------------------
+    def plan(self, ref: ObjectRef) -> Plan[ObjectResult]:
+        """Everything one key goes through: its file, its requests, verification, commit.
+
+        Always leaves no temporary file behind, whether it returns, fails or is closed early."""
+        obj = self.begin(ref)
+        if isinstance(obj, ObjectResult):
+            return obj
+        try:
+            if ref.size is not None and ref.size >= self.threshold:  # known large: all parts at once
+                size = ref.size
+                expected = yield from self._parts(obj, size, None, 0, ref.etag)
+            else:
+                first = yield Send(self.first_job(obj))
+                if first.status == 416 and first.request is not None and "Range" in first.request.headers:
+                    obj.spans.extend(first.spans)  # an empty object: S3 refuses any range of it
+                    first = yield Send(self._job(obj, self.get(ref.key), 0))
+                self._accept(obj, first, expect_range=None)
+                headers = first.headers
+                told = object_size(headers)
+                if told is None:
+                    raise _Failed("InvalidResponse", f"{ref.key!r}: the response tells no object size")
+                size = told
+                received = _length_of(first)
+                if first.status == 206 and received < size:
+                    etag = (header(headers, "ETag") or "").strip('"') or None
+                    expected = yield from self._parts(obj, size, headers, received, etag)
+                else:
+                    expected = expected_from_headers(headers)
+                    if self._needs_checksum(expected, size):
+                        head = yield Send(self.head_with_checksum(ref.key, _etag_of(headers)))
+                        expected = self._with_head(obj, expected, head)
+            verification = yield from self._verify(obj, expected, size)
+            if not verification.ok:
+                raise _Failed("ChecksumMismatch", f"{ref.key!r}: {verification.error}")
+            data = None
+            if obj.tmp is not None:
+                self._commit(obj)
+            else:
+                data = b"".join(obj.chunks[offset] for offset in sorted(obj.chunks))
+            return ObjectResult(ref.key, True, size, obj.path, data, verified=verification.checked,
+                                notes=verification.notes, elapsed=time.perf_counter() - obj.started,
+                                spans=tuple(obj.spans))
+        except _Failed as exc:
+            return ObjectResult(ref.key, False, 0, obj.path, error_code=exc.code, error=exc.message,
+                                elapsed=time.perf_counter() - obj.started, spans=tuple(obj.spans))
+        finally:
+            if obj.check is not None:
+                obj.check.stop()
+            obj.discard()
+
     def begin(self, ref: ObjectRef) -> _Object | ObjectResult:
         """Map the key to its file and make the temporary file, or the result that needs no request."""
         obj = _Object(ref, time.perf_counter())
@@ -242,97 +291,106 @@ class _Fetcher:
         obj.path, obj.tmp = path, tmp
         return obj
 
-    def first_job(self, obj: _Object) -> tuple[SignedRequest, FileSink] | SignedRequest:
+    def first_job(self, obj: _Object) -> Job:
         """The first GET: the first ``threshold`` bytes, or the whole object when its size is known small."""
         ref = obj.ref
         if ref.size is not None and ref.size < self.threshold:
-            request = self.get(ref.key)
-        else:
-            request = self.get(ref.key, 0, self.threshold - 1)
-        sink = obj.sink(0)
-        return request if sink is None else (request, sink)
+            return self._job(obj, self.get(ref.key), 0)
+        return self._job(obj, self.get(ref.key, 0, self.threshold - 1), 0)
 
-    # -- one key: after its first response ------------------------------------------------------
-    async def finish(self, obj: _Object, first: RawResponse | None) -> ObjectResult:
-        """Fetch what is left, verify, commit; always leaves no temporary file behind."""
-        try:
-            if first is not None and first.status == 416 and first.request and "Range" in _headers_of(first):
-                obj.spans.extend(first.spans)  # an empty object: S3 refuses any range of it
-                first = await self.engine.asend(self._job(obj, self.get(obj.ref.key), 0), resign=self.signer.resign)
-            headers, size = await self._fetch(obj, first)
-            if obj.check is not None:
-                verification = await obj.check.result()
-            else:
-                verification = await self._verify(obj, headers, size)
-            if not verification.ok:
-                raise _Failed("ChecksumMismatch", f"{obj.ref.key!r}: {verification.error}")
-            data = None
-            if obj.tmp is not None:
-                self._commit(obj)
-            else:
-                data = b"".join(obj.chunks[offset] for offset in sorted(obj.chunks))
-            return ObjectResult(obj.ref.key, True, size, obj.path, data, verified=verification.checked,
-                                notes=verification.notes, elapsed=time.perf_counter() - obj.started,
-                                spans=tuple(obj.spans))
-        except _Failed as exc:
-            return ObjectResult(obj.ref.key, False, 0, obj.path, error_code=exc.code, error=exc.message,
-                                elapsed=time.perf_counter() - obj.started, spans=tuple(obj.spans))
-        finally:
-            if obj.check is not None:
-                await obj.check.stop()
-            obj.discard()
-
-    async def _fetch(self, obj: _Object, first: RawResponse | None) -> tuple[dict[str, str], int]:
-        """The object's bytes in place; returns the headers to verify against and the size."""
-        ref = obj.ref
-        if first is None:  # size known from the listing and large: all parts at once
-            size = ref.size or 0
-            if obj.tmp is not None:
-                os.truncate(obj.tmp, size)
-            responses = await self._parts(obj, range(0, size, self.part_size), size, ref.etag)
-            return dict(responses[0].headers), size
-        self._accept(obj, first, expect_range=None)
-        headers = dict(first.headers)
-        told = object_size(headers)
-        if told is None:
-            raise _Failed("InvalidResponse", f"{ref.key!r}: the response tells no object size")
-        size = told
-        received = _length_of(first)
-        if first.status == 206 and received < size:
-            if obj.tmp is not None:
-                os.truncate(obj.tmp, size)
-                obj.check = _file_check(obj.tmp, self._expected(obj, headers, size))
-                obj.check.add(0, received)
-            etag = (header(headers, "ETag") or "").strip('"') or None
-            await self._parts(obj, range(received, size, self.part_size), size, etag)
-        return headers, size
-
-    async def _parts(self, obj: _Object, starts: range, size: int, etag: str | None) -> list[RawResponse]:
-        """Fetch ``[start, start + part_size)`` for every start, as one run of the engine. Into a
-        file, each part is handed in file order to the object's :class:`FileCheck` (made from the
-        first part's headers when there is none yet), so verifying overlaps the download; the
-        first part that fails ends the run."""
+    def _parts(
+        self, obj: _Object, size: int, first_headers: Mapping[str, str] | None, received: int, etag: str | None,
+    ) -> Generator[Step, Any, Expected]:
+        """Bytes ``[received, size)`` in ``part_size`` ranges, as one run of the engine; returns
+        what the object must match. ``first_headers`` are those of the first response (``None``
+        when the size came from the listing: the first part's then speak for the object). The
+        ``HeadObject`` for the object's own checksum, when one is needed, goes first in the same
+        run, so it overlaps the download. Into a file, each part is handed in file order to the
+        object's :class:`FileCheck`, so verifying overlaps the download too. The first part that
+        fails ends the run."""
         key = obj.ref.key
+        if obj.tmp is not None:
+            os.truncate(obj.tmp, size)
+        expected = None if first_headers is None else expected_from_headers(first_headers)
+        if expected is None:
+            ask_head = self.verify_checksums and _MD5_ETAG.match(etag or "") is None
+        else:
+            ask_head = self._needs_checksum(expected, size)
+            if not ask_head:
+                self._start_check(obj, expected, received)
+        starts = range(received, size, self.part_size)
         jobs = [self._job(obj, self.get(key, start, min(start + self.part_size, size) - 1, etag), start)
                 for start in starts]
-        responses: list[RawResponse] = []
-        async with self.large:
-            parts = self.engine.amap(jobs, resign=self.signer.resign)
-            try:
-                async for response in parts:
-                    start = starts[len(responses)]
-                    end = min(start + self.part_size, size)
-                    self._accept(obj, response, expect_range=(start, end - 1, size))
-                    responses.append(response)
-                    if obj.tmp is not None:
-                        if obj.check is None:
-                            obj.check = _file_check(obj.tmp, self._expected(obj, dict(response.headers), size))
-                        obj.check.add(start, end)
-            finally:
-                await parts.aclose()  # type: ignore[attr-defined]
-        return responses
+        if ask_head:
+            jobs.insert(0, self.head_with_checksum(key, etag))
+        head: RawResponse | None = None
+        step: Step = SendEach(jobs)
+        for position in range(len(jobs)):
+            response = yield step
+            step = MORE
+            if ask_head and position == 0:
+                head = response
+                if expected is not None:
+                    expected = self._with_head(obj, expected, head)
+                    self._start_check(obj, expected, received)
+                else:
+                    obj.spans.extend(head.spans)
+                continue
+            start = starts[position - ask_head]
+            end = min(start + self.part_size, size)
+            self._accept(obj, response, expect_range=(start, end - 1, size))
+            if expected is None:  # the first part's headers speak for the object
+                expected = expected_from_headers(response.headers)
+                if head is not None:
+                    expected = self._with_head(obj, expected, head, record=False)
+                self._start_check(obj, expected, 0)
+            if obj.check is not None:
+                obj.check.add(start, end)
+        assert expected is not None
+        return expected
 
-    def _job(self, obj: _Object, request: SignedRequest, offset: int) -> Any:
+    def _start_check(self, obj: _Object, expected: Expected, done: int) -> None:
+        """Into a file: start verifying it, with its first ``done`` bytes already there."""
+        if obj.tmp is None:
+            return
+        from awspar._s3_filecheck import FileCheck
+
+        obj.check = FileCheck(obj.tmp, expected)
+        if done:
+            obj.check.add(0, done)
+
+    def _verify(self, obj: _Object, expected: Expected, size: int) -> Generator[Step, Any, Verification]:
+        """The bytes against ``expected``: small ones here, large ones where blocking is allowed."""
+        if obj.check is not None:
+            return (yield Blocking(obj.check.result))
+        if obj.tmp is None:
+            data = b"".join(obj.chunks[o] for o in sorted(obj.chunks))
+            if size <= _INLINE_VERIFY:
+                return verify_bytes(data, expected)
+            return (yield Blocking(lambda: verify_bytes(data, expected)))
+        tmp = obj.tmp
+        if size <= _INLINE_VERIFY:
+            return verify_file(tmp, expected)
+        return (yield Blocking(lambda: verify_file(tmp, expected)))
+
+    def _needs_checksum(self, expected: Expected, size: int) -> bool:
+        """True when the headers give neither an MD5 nor a checksum and checksums are to be checked."""
+        return expected.md5_hex is None and expected.checksum is None and self.verify_checksums and size > 0
+
+    def _with_head(self, obj: _Object, expected: Expected, head: RawResponse, *, record: bool = True) -> Expected:
+        """``expected`` with the object's own checksum from a ``HeadObject`` (ChecksumMode=ENABLED)."""
+        if record:
+            obj.spans.extend(head.spans)
+        if head.error is not None or head.status >= 300:
+            unavailable = f"object checksum not available: HeadObject answered {head.status or head.error}"
+            return dataclasses.replace(expected, notes=(*expected.notes, unavailable))
+        from_head = expected_from_headers(head.headers)
+        if from_head.checksum is None:
+            why = tuple(note for note in from_head.notes if not note.startswith("md5")) or ("no object checksum",)
+            return dataclasses.replace(expected, notes=(*expected.notes, *why))
+        return dataclasses.replace(expected, checksum=from_head.checksum)
+
+    def _job(self, obj: _Object, request: SignedRequest, offset: int) -> Job:
         sink = obj.sink(offset)
         return request if sink is None else (request, sink)
 
@@ -358,38 +416,6 @@ class _Fetcher:
         if self.on_progress is not None:
             self.on_progress(key, _length_of(response))
 
-    async def _expected(self, obj: _Object, headers: dict[str, str], size: int) -> Expected:
-        """What the object's bytes must match: its headers' word, or its own checksum when they
-        give neither an MD5 nor a checksum (and checksums are to be verified)."""
-        expected = expected_from_headers(headers)
-        if expected.md5_hex is None and expected.checksum is None and self.verify_checksums and size > 0:
-            expected = await self._checksum_expectation(obj, headers, expected)
-        return expected
-
-    async def _verify(self, obj: _Object, headers: dict[str, str], size: int) -> Verification:
-        expected = await self._expected(obj, headers, size)
-        if obj.tmp is None:
-            return verify_bytes(b"".join(obj.chunks[o] for o in sorted(obj.chunks)), expected)
-        if size <= _INLINE_VERIFY:
-            return verify_file(obj.tmp, expected)
-        import asyncio
-
-        return await asyncio.to_thread(verify_file, obj.tmp, expected)
-
-    async def _checksum_expectation(self, obj: _Object, headers: dict[str, str], expected: Expected) -> Expected:
-        """Ask S3 for the object's own checksum (HeadObject, ChecksumMode=ENABLED)."""
-        etag = (header(headers, "ETag") or "").strip('"') or None
-        head = await self.engine.asend(self.head_with_checksum(obj.ref.key, etag), resign=self.signer.resign)
-        obj.spans.extend(head.spans)
-        if head.error is not None or head.status >= 300:
-            unavailable = f"object checksum not available: HeadObject answered {head.status or head.error}"
-            return dataclasses.replace(expected, notes=(*expected.notes, unavailable))
-        from_head = expected_from_headers(head.headers)
-        if from_head.checksum is None:
-            why = tuple(note for note in from_head.notes if not note.startswith("md5")) or ("no object checksum",)
-            return dataclasses.replace(expected, notes=(*expected.notes, *why))
-        return dataclasses.replace(expected, checksum=from_head.checksum)
-
     def _commit(self, obj: _Object) -> None:
         """Rename the verified temporary file onto its target (never clobbering unless overwriting)."""
         assert obj.tmp is not None and obj.path is not None
@@ -411,89 +437,9 @@ class _Fetcher:
             os.unlink(obj.tmp)
         obj.tmp = None
 
-    # -- the run --------------------------------------------------------------------------------
-    async def run(self, refs: AsyncIterator[ObjectRef]) -> AsyncIterator[ObjectResult]:
-        """Every key's result, as each completes."""
-        import asyncio
 
-        window = 2 * self.engine.config.concurrency
-        out: asyncio.Queue[Any] = asyncio.Queue(maxsize=window)
-        index = itertools.count()
-        done = object()
-
-        async def jobs() -> AsyncIterator[Any]:
-            async for ref in refs:
-                obj = self.begin(ref)
-                if isinstance(obj, ObjectResult):
-                    await out.put(obj)
-                    continue
-                if ref.size is not None and ref.size >= self.threshold:
-                    spawn(self.finish(obj, None))
-                    continue
-                job = self.first_job(obj)
-                self.active[next(index)] = obj
-                yield job
-
-        tasks: set[asyncio.Task[None]] = set()
-
-        def spawn(work: Any) -> None:
-            async def deliver() -> None:
-                await out.put(await work)
-            task = asyncio.ensure_future(deliver())
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-        async def pump() -> None:
-            try:
-                async for response in self.engine.aas_completed(jobs(), resign=self.signer.resign):
-                    obj = self.active.pop(response.index)
-                    if _single_response(response, self.threshold):
-                        await out.put(await self.finish(obj, response))
-                    else:
-                        spawn(self.finish(obj, response))
-                # A finished task leaves the set here, not only by its done callback: from 3.12 a
-                # gather of finished tasks completes eagerly and `await` does not yield, so a task
-                # whose discard callback was still queued would make this loop spin for ever.
-                while tasks:
-                    batch = list(tasks)
-                    await asyncio.gather(*batch)
-                    tasks.difference_update(batch)
-                await out.put(done)
-            except BaseException as exc:
-                await out.put(exc)
-                raise
-
-        pumping = asyncio.ensure_future(pump())
-        try:
-            while (item := await out.get()) is not done:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            for task in (pumping, *tasks):
-                task.cancel()
-            await asyncio.gather(pumping, *tasks, return_exceptions=True)
-            for obj in self.active.values():
-                obj.discard()
-            self.active.clear()
-
-
-def _file_check(path: str, expected: Awaitable[Expected]) -> FileCheck:
-    from awspar._s3_filecheck import FileCheck  # lazily: it needs asyncio, which awspar.s3 does not load
-
-    return FileCheck(path, expected)
-
-
-def _single_response(response: RawResponse, threshold: int) -> bool:
-    """True when the first response is the whole object (no more requests needed)."""
-    if response.status != 206:
-        return response.status != 416
-    size = object_size(response.headers)
-    return size is not None and size <= _length_of(response)
-
-
-def _headers_of(response: RawResponse) -> dict[str, str]:
-    return dict(response.request.headers) if response.request is not None else {}
+def _etag_of(headers: Mapping[str, str]) -> str | None:
+    return (header(headers, "ETag") or "").strip('"') or None
 
 
 def _length_of(response: RawResponse) -> int:
@@ -537,30 +483,55 @@ def _read_error_body(response: RawResponse) -> bytes:
 
 # -- the public functions ---------------------------------------------------------------------------
 
-async def _refs(bucket: str, keys: Any, prefix: str | None, signer: Signer, engine: Engine) -> AsyncIterator[ObjectRef]:
-    """The keys to fetch: ``keys`` first, then everything under ``prefix``."""
+def _named(keys: Any) -> Iterator[ObjectRef]:
     if isinstance(keys, str):
         keys = [keys]
+    for key in keys or ():
+        yield ObjectRef(key)
+
+
+def _list_params(bucket: str, prefix: str, token: str | None) -> dict[str, Any]:
+    params = {"Bucket": bucket, "Prefix": prefix}
+    if token:
+        params["ContinuationToken"] = token
+    return params
+
+
+def _refs(bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: SyncSender) -> Iterator[ObjectRef]:
+    """The keys to fetch: ``keys`` first, then everything under ``prefix`` (listed page by page
+    as the fetch goes, through the run's own sender)."""
+    yield from _named(keys)
+    if prefix is None:
+        return
+    from awspar.parsing import parse_response
+
+    def fetch_page(token: str | None) -> dict[str, Any]:
+        return parse_response(sender.send(signer.sign("ListObjectsV2", _list_params(bucket, prefix, token))))
+
+    for page in list_pages(fetch_page):
+        yield from page
+
+
+async def _arefs(
+    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: AsyncSender
+) -> AsyncIterator[ObjectRef]:
+    """Async twin of :func:`_refs` (``keys`` may be an async iterable; pages are listed ahead)."""
     if isinstance(keys, AsyncIterable):
         async for key in keys:
             yield ObjectRef(key)
-    elif keys is not None:
-        for key in keys:
-            yield ObjectRef(key)
+    else:
+        for ref in _named(keys):
+            yield ref
     if prefix is None:
         return
     from awspar.parsing import parse_response
 
     async def fetch_page(token: str | None) -> dict[str, Any]:
-        params = {"Bucket": bucket, "Prefix": prefix}
-        if token:
-            params["ContinuationToken"] = token
-        return parse_response(await engine.asend(signer.sign("ListObjectsV2", params), resign=signer.resign))
+        return parse_response(await sender.send(signer.sign("ListObjectsV2", _list_params(bucket, prefix, token))))
 
     async for page in alist_pages(fetch_page):
         for ref in page:
             yield ref
-
 
 def _resolve(
     mode: str, concurrency: int | None, config: EngineConfig | None, signer: Signer | None,
@@ -611,35 +582,24 @@ async def aget_objects(
     >>> async for result in aget_objects("my-bucket", prefix="2026/11/", out_dir="data"):  # doctest: +SKIP
     ...     print(result.key, result.ok, result.error_code)
     """
-    if part_size < 1 or multipart_threshold < 1:
-        raise ValueError("part_size and multipart_threshold must be positive")
-    if skip_existing and overwrite:
-        raise ValueError("choose skip_existing or overwrite, not both")
-    signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
-    own_engine = engine is None
-    if engine is None:
-        from awspar.engines import get_engine
-
-        options: dict[str, Any] = {}
-        if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
-            import boto3
-
-            options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
-                       "endpoint_url": endpoint_url}
-        engine = get_engine(mode, config, **options)  # re-signing is per call: see _Fetcher
-    if presigned is None:
-        presigned = engine.name != "boto3"  # boto3 calls get_object itself, from the parameters
-    directory = None if out_dir is None else os.fspath(out_dir)
-    if directory is not None:
-        os.makedirs(directory, exist_ok=True)
-    fetcher = _Fetcher(
-        bucket, signer, engine, out_dir=directory, presigned=presigned, part_size=part_size,
-        threshold=multipart_threshold, overwrite=overwrite, skip_existing=skip_existing,
-        verify_checksums=verify_checksums, on_progress=on_progress,
+    fetcher, engine, own_engine, workers = _prepare(
+        bucket, out_dir=out_dir, mode=mode, concurrency=concurrency, config=config, engine=engine,
+        signer=signer, session=session, region=region, endpoint_url=endpoint_url, profile=profile,
+        presigned=presigned, skip_existing=skip_existing, overwrite=overwrite, part_size=part_size,
+        multipart_threshold=multipart_threshold, verify_checksums=verify_checksums, on_progress=on_progress,
     )
     try:
-        async for result in fetcher.run(_refs(bucket, keys, prefix, signer, engine)):
-            yield result
+        if engine.native_async:
+            async for result in _arun_on_loop(fetcher, engine, keys, prefix, workers):
+                yield result
+        else:  # the blocking engines run their plans in threads of their own: one hand-off per result
+            from awspar.engines.base import _iterate_in_thread
+
+            def in_threads(sync_keys: Any) -> Iterator[ObjectResult]:
+                return _run_in_threads(fetcher, engine, sync_keys, prefix, workers)
+
+            async for result in _iterate_in_thread(in_threads, keys, _HANDOFF):
+                yield result
     finally:
         if own_engine:
             await engine.aclose()
@@ -694,18 +654,89 @@ def get_objects(
     >>> for result in get_objects("my-bucket", ["a.txt", "b.txt"], out_dir="data"):  # doctest: +SKIP
     ...     print(result.key, result.ok, result.size, result.error_code)
     """
-    agen = aget_objects(
-        bucket, keys, prefix=prefix, out_dir=out_dir, mode=mode, concurrency=concurrency, config=config,
-        engine=engine, signer=signer, session=session, region=region, endpoint_url=endpoint_url,
-        profile=profile, presigned=presigned, skip_existing=skip_existing, overwrite=overwrite,
-        part_size=part_size, multipart_threshold=multipart_threshold, verify_checksums=verify_checksums,
-        on_progress=on_progress,
+    fetcher, engine, own_engine, workers = _prepare(
+        bucket, out_dir=out_dir, mode=mode, concurrency=concurrency, config=config, engine=engine,
+        signer=signer, session=session, region=region, endpoint_url=endpoint_url, profile=profile,
+        presigned=presigned, skip_existing=skip_existing, overwrite=overwrite, part_size=part_size,
+        multipart_threshold=multipart_threshold, verify_checksums=verify_checksums, on_progress=on_progress,
     )
-    return _iterate_on_loop_thread(agen)
+    if engine.native_async:
+        results = _on_loop_thread(lambda: _arun_on_loop(fetcher, engine, keys, prefix, workers), engine)
+    else:
+        results = _run_in_threads(fetcher, engine, keys, prefix, workers)
+    return _closing(results, engine if own_engine else None)
 
 
-def _iterate_on_loop_thread(agen: AsyncIterator[ObjectResult]) -> Iterator[ObjectResult]:
-    """Run an async iterator on a private loop in a helper thread and hand its items over.
+def _prepare(
+    bucket: str, *, out_dir: str | os.PathLike[str] | None, mode: str, concurrency: int | None,
+    config: EngineConfig | None, engine: Engine | None, signer: Signer | None, session: Any,
+    region: str | None, endpoint_url: str | None, profile: str | None, presigned: bool | None,
+    skip_existing: bool, overwrite: bool, part_size: int, multipart_threshold: int, verify_checksums: bool,
+    on_progress: Progress | None,
+) -> tuple[_Fetcher, Engine, bool, int]:
+    """Check the arguments; the run's fetcher, engine (and whether this call made it) and workers."""
+    if part_size < 1 or multipart_threshold < 1:
+        raise ValueError("part_size and multipart_threshold must be positive")
+    if skip_existing and overwrite:
+        raise ValueError("choose skip_existing or overwrite, not both")
+    signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
+    own_engine = engine is None
+    if engine is None:
+        from awspar.engines import get_engine
+
+        options: dict[str, Any] = {}
+        if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
+            import boto3
+
+            options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
+                       "endpoint_url": endpoint_url}
+        engine = get_engine(mode, config, **options)  # re-signing is per run: see _run_in_threads
+    if presigned is None:
+        presigned = not engine.signs_itself  # boto3 calls get_object itself, from the parameters
+    directory = None if out_dir is None else os.fspath(out_dir)
+    if directory is not None:
+        os.makedirs(directory, exist_ok=True)
+    fetcher = _Fetcher(
+        bucket, signer, out_dir=directory, presigned=presigned, part_size=part_size,
+        threshold=multipart_threshold, overwrite=overwrite, skip_existing=skip_existing,
+        verify_checksums=verify_checksums, on_progress=on_progress,
+    )
+    return fetcher, engine, own_engine, engine.config.concurrency
+
+
+def _run_in_threads(fetcher: _Fetcher, engine: Engine, keys: Any, prefix: str | None, workers: int) -> Iterator[ObjectResult]:
+    """Every key's plan run whole inside ``workers`` threads (inline for one): no event loop."""
+    sender = engine.plan_sender(fetcher.signer.resign)
+    refs = _refs(fetcher.bucket, keys, prefix, fetcher.signer, sender)
+    yield from run_plans((fetcher.plan(ref) for ref in refs), sender, workers=workers, handoff=_HANDOFF)
+
+
+async def _arun_on_loop(fetcher: _Fetcher, engine: Any, keys: Any, prefix: str | None, workers: int) -> AsyncIterator[ObjectResult]:
+    """Every key's plan run whole as a task on the running loop, ``workers`` at a time."""
+    async with engine.aplan_sender(fetcher.signer.resign) as sender:
+        async def plans() -> AsyncIterator[Plan[ObjectResult]]:
+            async for ref in _arefs(fetcher.bucket, keys, prefix, fetcher.signer, sender):
+                yield fetcher.plan(ref)
+
+        async for result in arun_plans(plans(), sender, workers=workers, handoff=_HANDOFF):
+            yield result
+
+
+def _closing(results: Iterator[ObjectResult], engine: Engine | None) -> Iterator[ObjectResult]:
+    """``results``, then ``engine`` closed (when this call made it), however the iteration ends."""
+    try:
+        yield from results
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+        if engine is not None:
+            engine.close()
+
+
+def _on_loop_thread(make: Callable[[], AsyncIterator[ObjectResult]], engine: Any) -> Iterator[ObjectResult]:
+    """Run an async iterator on a private loop (of the engine's kind) in a helper thread and hand
+    its items over.
 
     Leaving early (``break``, an exception, Ctrl-C in the caller) cancels the iterator and waits
     for its clean-up (temporary files removed) before returning, at most :data:`_CLEANUP_WAIT`
@@ -713,12 +744,12 @@ def _iterate_on_loop_thread(agen: AsyncIterator[ObjectResult]) -> Iterator[Objec
     a daemon and is left behind) instead of the caller hanging.
     """
     from awspar._loop_thread import LoopThread  # lazily: it needs asyncio, which awspar.s3 does not load
+    from awspar.engines.aio import loop_factory
 
-    portal = LoopThread(name="awspar-s3")
+    portal = LoopThread(loop_factory(getattr(engine, "event_loop", "asyncio")), name="awspar-s3")
     stuck = (f"awspar.s3: the fetch did not finish cleaning up within {_CLEANUP_WAIT:g} s of being stopped "
              "(its loop thread is left running)")
     try:
-        yield from portal.iterate(lambda: agen, _HANDOFF, unwind_timeout=_CLEANUP_WAIT, stuck=stuck)
+        yield from portal.iterate(make, _HANDOFF, unwind_timeout=_CLEANUP_WAIT, stuck=stuck)
     finally:
         portal.close()
-

@@ -227,7 +227,7 @@ def test_a_stuck_clean_up_ends_with_a_clear_error(monkeypatch) -> None:
     from awspar import s3
 
     monkeypatch.setattr(s3, "_CLEANUP_WAIT", 0.5)
-    results = s3._iterate_on_loop_thread(stubborn())
+    results = s3._on_loop_thread(stubborn, None)
     assert next(results) == "first"
     began = time.monotonic()
     with pytest.raises(RuntimeError, match=r"did not finish cleaning up within 0.5 s"):

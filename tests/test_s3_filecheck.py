@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import gc
 import hashlib
 import os
+import threading
 import zlib
 from pathlib import Path
 
@@ -24,20 +23,11 @@ def _expected(data: bytes) -> Expected:
     return expected_from_headers({"Content-Length": str(len(data)), "ETag": '"abc-4"', "x-amz-checksum-crc32": crc})
 
 
-async def _later(value: Expected) -> Expected:
-    await asyncio.sleep(0.01)  # the expectation may come after the first stretches (a HeadObject)
-    return value
-
-
 def _check(path: Path, expected: Expected, stretches: list[tuple[int, int]]):
-    async def main():
-        check = FileCheck(str(path), _later(expected))
-        for start, end in stretches:
-            check.add(start, end)
-            await asyncio.sleep(0)
-        return await check.result()
-
-    return asyncio.run(main())
+    check = FileCheck(str(path), expected)
+    for start, end in stretches:
+        check.add(start, end)
+    return check.result()
 
 
 def _parts(size: int) -> list[tuple[int, int]]:
@@ -71,35 +61,25 @@ def test_md5_of_a_single_part_etag_is_checked_too(tmp_path: Path) -> None:
     assert result.ok and result.checked == ("length", "md5")
 
 
-def test_stop_lets_go_of_the_file_and_reports_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_stop_lets_go_of_the_file_and_reports_nothing(tmp_path: Path) -> None:
     path = tmp_path / "object"
     path.write_bytes(DATA)
-
-    async def main() -> None:
-        check = FileCheck(str(path), _later(_expected(DATA)))
-        check.add(0, PART)
-        await asyncio.sleep(0.05)
-        await check.stop()
-        path.unlink()  # what a failed download does next
-        failing = FileCheck(str(tmp_path / "gone"), _later(_expected(DATA)))
-        failing.add(0, PART)  # the file does not exist: the check fails, and stop() retrieves it
-        await asyncio.sleep(0.05)
-        await failing.stop()
-
-    asyncio.run(main())
-    gc.collect()  # an unretrieved task error is logged when the task is collected
-    assert not path.exists()
-    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    check = FileCheck(str(path), _expected(DATA))
+    for start, end in _parts(len(DATA)):
+        check.add(start, end)
+    check.stop()  # returns once no stretch is being hashed: the file can go
+    path.unlink()  # what a failed download does next
+    assert not [t for t in threading.enumerate() if t.name.startswith("awspar-filecheck")]
+    failing = FileCheck(str(tmp_path / "gone"), _expected(DATA))
+    failing.add(0, PART)  # the file does not exist: stopping the check does not raise it
+    failing.stop()
 
 
 def test_result_raises_what_reading_the_file_raised(tmp_path: Path) -> None:
-    async def main() -> None:
-        check = FileCheck(str(tmp_path / "gone"), _later(_expected(DATA)))
-        check.add(0, PART)
-        await check.result()
-
+    check = FileCheck(str(tmp_path / "gone"), _expected(DATA))
+    check.add(0, PART)
     with pytest.raises(FileNotFoundError):
-        asyncio.run(main())
+        check.result()
 
 
 def test_length_only_checks_count_without_reading(tmp_path: Path) -> None:

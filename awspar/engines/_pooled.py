@@ -23,7 +23,7 @@ from awspar.engines._attempts import Job, Outcome, Postprocess, RequestRun, Resi
 from awspar.engines._urllib3_send import CancelToken
 from awspar.engines.base import Accept, Engine, RaceResult, accepts
 
-__all__ = ["InlineExecutor", "PooledEngine"]
+__all__ = ["InlineExecutor", "PooledEngine", "PooledSender"]
 
 # How often a hedge that waits for a free slot checks whether the primary has answered meanwhile.
 _HEDGE_SLOT_POLL = 0.005
@@ -49,9 +49,6 @@ class PooledEngine(Engine):
     attempt was made (:class:`~awspar.engines._attempts.Postprocess`); a name that does not load
     is a :class:`~awspar.ConfigurationError` here.
     """
-
-    #: False when the engine signs each request itself (the boto3 baseline).
-    signs_itself = False
 
     def __init__(
         self,
@@ -150,6 +147,11 @@ class PooledEngine(Engine):
         for pool in (drivers, helpers):  # queued work is dropped; attempts in flight end first
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+
+    def plan_sender(self, resign: Resign | None = None) -> PooledSender:
+        """Sends a plan's requests from the thread that runs the plan (no hand-off to a driver
+        thread): see :mod:`awspar.engines.plan`."""
+        return PooledSender(self, resign)
 
     # -- scheduling ------------------------------------------------------------------------------
     def _shared_drivers(self) -> Executor:
@@ -262,3 +264,39 @@ class PooledEngine(Engine):
         winner = (primary, hedge)[won].result()
         loser = Outcome(start=starts[1 - won], end=time.perf_counter())
         return ([winner, loser] if won == 0 else [loser, winner]), won
+
+
+class PooledSender:
+    """One run of plans on a blocking engine: :meth:`send` drives a request through its attempts
+    in the calling thread (a plan's worker thread), :meth:`map` is a run of the engine's own
+    drivers (a large object's parts). :meth:`stop` ends every request in flight at once (their
+    sockets are aborted), so a stopped run of plans unwinds without waiting for slow answers."""
+
+    def __init__(self, engine: PooledEngine, resign: Resign | None) -> None:
+        self._engine = engine
+        self._resign = engine.resign_for(resign)
+        self._policy = RunPolicy.for_run(engine.config, self._resign, check_stale=not engine.signs_itself)
+        self._stop = threading.Event()
+        self._active: set[RequestRun] = set()
+        self._lock = threading.Lock()
+
+    def send(self, job: Job) -> RawResponse:
+        run = RequestRun(0, job, self._policy)
+        with self._lock:
+            self._active.add(run)
+        try:
+            return self._engine._drive(run, self._stop)
+        finally:
+            with self._lock:
+                self._active.discard(run)
+
+    def map(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
+        return self._engine.map(jobs, resign=self._resign)
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            active = list(self._active)
+        for run in active:
+            for _, cancel in list(run.inflight):
+                cancel()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -44,7 +45,7 @@ from awspar.engines.base import Accept, Engine, RaceResult, accepts
 if TYPE_CHECKING:  # pragma: no cover
     import aiohttp
 
-__all__ = ["EVENT_LOOPS", "SKIPPED_AUTO_HEADERS", "AsyncEngine", "aiohttp_error", "loop_factory", "send_as_signed"]
+__all__ = ["EVENT_LOOPS", "AsyncPlanSender", "SKIPPED_AUTO_HEADERS", "AsyncEngine", "aiohttp_error", "loop_factory", "send_as_signed"]
 
 #: Headers aiohttp would add on its own; a signed request carries its own or none.
 SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
@@ -93,6 +94,7 @@ class AsyncEngine(Engine):
     """
 
     name = "async"
+    native_async = True
 
     def __init__(
         self, config: EngineConfig = DEFAULT_CONFIG, *, resign: Resign | None = None, loop: str = "asyncio"
@@ -216,11 +218,32 @@ class AsyncEngine(Engine):
         :class:`~awspar.engines._attempts.Outcome`."""
         return _Sender(self, session)
 
+    @contextlib.asynccontextmanager
+    async def aplan_sender(self, resign: Resign | None = None) -> AsyncIterator[AsyncPlanSender]:
+        """What plans run on this loop send through (:func:`awspar.engines.plan.arun_plan`): one
+        session and one concurrency bound for every request of the run, each request driven in
+        the plan's own task. ``async with engine.aplan_sender(resign) as sender:``."""
+        async with self.session() as session:
+            yield AsyncPlanSender(self, _Sender(self, session), RunPolicy.for_run(self.config, self.resign_for(resign)))
+
     async def _arun(
-        self, jobs: Iterable[Job] | AsyncIterable[Job], ordered: bool, resign: Resign | None
+        self, jobs: Iterable[Job] | AsyncIterable[Job], ordered: bool, resign: Resign | None,
+        shared: tuple[_Sender, RunPolicy] | None = None,
     ) -> AsyncIterator[RawResponse]:
-        """Drive the jobs, at most a window ahead of the responses handed out."""
+        """Drive the jobs, at most a window ahead of the responses handed out (on ``shared``'s
+        session and bound when given, else on a session of their own)."""
+        if shared is not None:
+            async for response in self._drive_jobs(jobs, ordered, *shared):
+                yield response
+            return
         policy = RunPolicy.for_run(self.config, self.resign_for(resign))
+        async with self.session() as session:
+            async for response in self._drive_jobs(jobs, ordered, _Sender(self, session), policy):
+                yield response
+
+    async def _drive_jobs(
+        self, jobs: Iterable[Job] | AsyncIterable[Job], ordered: bool, sender: _Sender, policy: RunPolicy
+    ) -> AsyncIterator[RawResponse]:
         window = self._window()
         # A task is started only when a slot is free: a task waiting on the semaphore would cost
         # a wake-up per request; the window still lets ordered results run ahead of a slow head.
@@ -232,35 +255,49 @@ class AsyncEngine(Engine):
         next_job = _job_source(jobs)
         index = 0
         exhausted = False
-        async with self.session() as session:
-            sender = _Sender(self, session)
-            try:
-                while True:
-                    while not exhausted and len(pending) < concurrency and len(pending) + len(ready) < window:
-                        job = await next_job()
-                        if job is _END:
-                            exhausted = True
-                            break
-                        task = asyncio.ensure_future(sender.drive(RequestRun(index, job, policy)))  # type: ignore[arg-type]
-                        task.add_done_callback(finished.put_nowait)
-                        pending[index] = task
-                        index += 1
-                    if ordered and next_out in ready:
-                        next_out += 1
-                        yield ready.pop(next_out - 1)
-                        continue
-                    if not pending:
-                        return
-                    response = (await finished.get()).result()
-                    del pending[response.index]
-                    if ordered:
-                        ready[response.index] = response
-                    else:
-                        yield response
-            finally:
-                for task in pending.values():
-                    task.cancel()
-                await asyncio.gather(*pending.values(), return_exceptions=True)
+        try:
+            while True:
+                while not exhausted and len(pending) < concurrency and len(pending) + len(ready) < window:
+                    job = await next_job()
+                    if job is _END:
+                        exhausted = True
+                        break
+                    task = asyncio.ensure_future(sender.drive(RequestRun(index, job, policy)))  # type: ignore[arg-type]
+                    task.add_done_callback(finished.put_nowait)
+                    pending[index] = task
+                    index += 1
+                if ordered and next_out in ready:
+                    next_out += 1
+                    yield ready.pop(next_out - 1)
+                    continue
+                if not pending:
+                    return
+                response = (await finished.get()).result()
+                del pending[response.index]
+                if ordered:
+                    ready[response.index] = response
+                else:
+                    yield response
+        finally:
+            for task in pending.values():
+                task.cancel()
+            await asyncio.gather(*pending.values(), return_exceptions=True)
+
+
+class AsyncPlanSender:
+    """One run of plans on the loop: :meth:`send` drives one request in the caller's task,
+    :meth:`map` a run of several (a large object's parts), on one session and one bound."""
+
+    def __init__(self, engine: AsyncEngine, sender: _Sender, policy: RunPolicy) -> None:
+        self._engine = engine
+        self._shared = (sender, policy)
+
+    async def send(self, job: Job) -> RawResponse:
+        sender, policy = self._shared
+        return await sender.drive(RequestRun(0, job, policy))
+
+    def map(self, jobs: Iterable[Job]) -> AsyncIterator[RawResponse]:
+        return self._engine._arun(jobs, True, None, self._shared)
 
 
 _END = object()

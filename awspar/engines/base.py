@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import asyncio
     from types import TracebackType
 
-__all__ = ["Accept", "Engine", "Job", "RaceResult", "accepts"]
+__all__ = ["Accept", "Engine", "Job", "MappedSender", "RaceResult", "accepts"]
 
 T = TypeVar("T")
 #: Decides whether a 2xx answer may win a race (e.g. "the body parses as JSON").
@@ -91,6 +91,12 @@ class Engine:
     """
 
     name: ClassVar[str] = ""
+    #: True when the engine runs on an event loop itself (its ``a``-methods are native): front-ends
+    #: then run their plans on the loop (:meth:`AsyncEngine.aplan_sender`), else in threads
+    #: (:meth:`plan_sender`). See :mod:`awspar.engines.plan`.
+    native_async: ClassVar[bool] = False
+    #: True when the engine signs each request itself from its parameters (the boto3 baseline).
+    signs_itself: ClassVar[bool] = False
 
     def __init__(self, config: EngineConfig = DEFAULT_CONFIG, *, resign: Resign | None = None) -> None:
         self.config = config
@@ -113,6 +119,12 @@ class Engine:
         """Send every job at once; the first 2xx answer that ``accept`` approves wins and the
         others are cancelled (never retried). Returns without waiting for the losers."""
         raise NotImplementedError
+
+    def plan_sender(self, resign: Resign | None = None) -> MappedSender:
+        """What a plan driven in a thread sends through (:func:`awspar.engines.plan.run_plan`):
+        here each request is a one-job run of :meth:`map`; the blocking engines send from the
+        plan's own thread instead."""
+        return MappedSender(self, resign)
 
     def resign_for(self, resign: Resign | None) -> Resign | None:
         """The re-signing a run uses: its own ``resign`` if given, else the engine's."""
@@ -181,6 +193,20 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(concurrency={self.config.concurrency})"
+
+
+class MappedSender:
+    """A plan sender on any engine's sync API (one job per :meth:`Engine.send`)."""
+
+    def __init__(self, engine: Engine, resign: Resign | None) -> None:
+        self._engine = engine
+        self._resign = resign
+
+    def send(self, job: Job) -> RawResponse:
+        return self._engine.send(job, resign=self._resign)
+
+    def map(self, jobs: Iterable[Job]) -> Iterator[RawResponse]:
+        return self._engine.map(jobs, resign=self._resign)
 
 
 _DONE = object()
