@@ -8,11 +8,12 @@ their ``repr`` hides the signature, the ``Authorization`` header and the session
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["SignedRequest", "RawResponse", "Span", "FileSink", "redact_url", "redact_headers"]
+__all__ = ["SignedRequest", "RawResponse", "Span", "FileSink", "open_for_update", "redact_url", "redact_headers"]
 
 # Header names whose values are secret or reveal the signature.
 SECRET_HEADERS = frozenset({"authorization", "x-amz-security-token", "x-amz-signature"})
@@ -106,14 +107,35 @@ class SignedRequest:
 class FileSink:
     """Where an engine writes a response body instead of memory: ``path`` at byte ``offset``.
 
-    The file must already exist (the caller creates or preallocates it, e.g. a temporary file it
-    renames when complete); the engine opens it for update and writes the body starting at
-    ``offset``, streaming, without holding the whole body in memory. Used for large objects and
-    for byte-range parts written in place.
+    The engine opens the file for update (creating it, mode 0600, when it does not exist yet) and
+    writes the body starting at ``offset``, streaming, without holding the whole body in memory.
+    Used for large objects and for byte-range parts written in place (into a file the caller
+    preallocated and renames when complete).
+
+    ``memory_limit``: a 2xx body whose ``Content-Length`` is at most this many bytes, and any
+    error body, stays in memory instead (the response then has no ``path`` and the file is not
+    touched): a first request that may be small or large takes one sink, and a small answer costs
+    no file until the caller wants one. 0 (the default) always writes to the file.
     """
 
     path: str
     offset: int = 0
+    memory_limit: int = 0
+
+    def in_memory(self, status: int, content_length: int | None) -> bool:
+        """True when a body with this status and length is kept in memory rather than written."""
+        if self.memory_limit <= 0:
+            return False
+        return not 200 <= status < 300 or (content_length is not None and content_length <= self.memory_limit)
+
+    def to_tuple(self) -> tuple[str, int, int]:
+        """``(path, offset, memory_limit)``, for worker hand-off; ``FileSink(*t)`` is the inverse."""
+        return (self.path, self.offset, self.memory_limit)
+
+
+def open_for_update(path: str) -> Any:
+    """``path`` opened ``r+b``, created (mode 0600) when it does not exist: a sink's file."""
+    return open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
 
 
 @dataclass(frozen=True)

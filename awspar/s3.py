@@ -41,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -49,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import ServiceError
-from awspar._models import FileSink, RawResponse, SignedRequest, Span
+from awspar._models import FileSink, RawResponse, SignedRequest, Span, open_for_update
 from awspar._s3_integrity import (
     Expected,
     Verification,
@@ -76,6 +75,10 @@ MiB = 1024 * 1024
 _MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
 #: Presigned URLs live this long; the engine re-signs any that would expire before being sent.
 _PRESIGN_EXPIRES = 3600
+#: The temporary files' names start with this (then the process id): ``.awspar-<pid>-<random>.tmp``.
+TEMP_PREFIX = ".awspar-"
+# Into a file, a first answer of at most this many bytes is held in memory until verified.
+_IN_MEMORY = 1 * MiB
 # Files below this size are verified inline, larger ones on a helper thread (the loop keeps going).
 _INLINE_VERIFY = 4 * MiB
 _ERROR_BODY_MAX = 64 * 1024
@@ -147,11 +150,11 @@ class _Object:
     path: str | None = None
     tmp: str | None = None
     spans: list[Span] = field(default_factory=list)
-    chunks: dict[int, bytes] = field(default_factory=dict)  # memory mode: offset -> bytes
+    chunks: dict[int, bytes] = field(default_factory=dict)  # bodies held in memory: offset -> bytes
     check: FileCheck | None = None  # file mode, in parts: the verification running beside them
 
-    def sink(self, offset: int) -> FileSink | None:
-        return None if self.tmp is None else FileSink(self.tmp, offset)
+    def sink(self, offset: int, memory_limit: int = 0) -> FileSink | None:
+        return None if self.tmp is None else FileSink(self.tmp, offset, memory_limit)
 
     def discard(self) -> None:
         if self.tmp is not None:
@@ -280,23 +283,28 @@ class _Fetcher:
                 if not self.overwrite:
                     raise _Failed("FileExists", f"{path} exists (overwrite or skip existing files to go on)")
             prepare_parent(self.out_real or "", path, key)
-            fd, tmp = tempfile.mkstemp(prefix=".awspar-", suffix=".tmp", dir=os.path.dirname(path))
-            os.close(fd)
         except KeyPathError as exc:
             return ObjectResult(key, False, error_code=exc.code, error=exc.message)
         except _Failed as exc:
             return ObjectResult(key, False, path=path, error_code=exc.code, error=exc.message)
         except OSError as exc:
             return ObjectResult(key, False, error_code="LocalFileError", error=f"{key!r}: {exc.strerror or exc}")
-        obj.path, obj.tmp = path, tmp
+        # Named, not made: the engine creates it only for a body too large to hold (see first_job).
+        obj.path, obj.tmp = path, os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}.tmp")
         return obj
 
     def first_job(self, obj: _Object) -> Job:
-        """The first GET: the first ``threshold`` bytes, or the whole object when its size is known small."""
+        """The first GET: the first ``threshold`` bytes, or the whole object when its size is known
+        small. Into a file, a body of up to :data:`_IN_MEMORY` bytes (and below the threshold, so
+        that it is the whole object) stays in memory: written once verified, as a file a user's
+        own loop would write; a larger one streams into the temporary file."""
         ref = obj.ref
         if ref.size is not None and ref.size < self.threshold:
-            return self._job(obj, self.get(ref.key), 0)
-        return self._job(obj, self.get(ref.key, 0, self.threshold - 1), 0)
+            request = self.get(ref.key)
+        else:
+            request = self.get(ref.key, 0, self.threshold - 1)
+        sink = obj.sink(0, min(_IN_MEMORY, self.threshold - 1))
+        return request if sink is None else (request, sink)
 
     def _parts(
         self, obj: _Object, size: int, first_headers: Mapping[str, str] | None, received: int, etag: str | None,
@@ -309,8 +317,12 @@ class _Fetcher:
         object's :class:`FileCheck`, so verifying overlaps the download too. The first part that
         fails ends the run."""
         key = obj.ref.key
-        if obj.tmp is not None:
-            os.truncate(obj.tmp, size)
+        if obj.tmp is not None:  # preallocated, with the first bytes when they came in memory
+            with open_for_update(obj.tmp) as file:
+                first = obj.chunks.pop(0, None)
+                if first:
+                    file.write(first)
+                file.truncate(size)
         expected = None if first_headers is None else expected_from_headers(first_headers)
         if expected is None:
             ask_head = self.verify_checksums and _MD5_ETAG.match(etag or "") is None
@@ -363,7 +375,7 @@ class _Fetcher:
         """The bytes against ``expected``: small ones here, large ones where blocking is allowed."""
         if obj.check is not None:
             return (yield Blocking(obj.check.result))
-        if obj.tmp is None:
+        if obj.tmp is None or obj.chunks:
             data = b"".join(obj.chunks[o] for o in sorted(obj.chunks))
             if size <= _INLINE_VERIFY:
                 return verify_bytes(data, expected)
@@ -411,15 +423,22 @@ class _Fetcher:
                 raise _Failed("InvalidResponse", f"{key!r}: asked bytes {first}-{last}/{size}, got "
                                                  f"HTTP {response.status} {content_range or 'without Content-Range'}")
             start = first
-        if obj.tmp is None:
+        if response.path is None:
             obj.chunks[start] = response.body
         if self.on_progress is not None:
             self.on_progress(key, _length_of(response))
 
     def _commit(self, obj: _Object) -> None:
-        """Rename the verified temporary file onto its target (never clobbering unless overwriting)."""
+        """Write the verified bytes held in memory to the temporary file, or give the one the
+        engine wrote its final mode; then link it onto its target (never clobbering unless
+        overwriting)."""
         assert obj.tmp is not None and obj.path is not None
-        os.chmod(obj.tmp, self.file_mode)
+        if obj.chunks:
+            with open(os.open(obj.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode), "wb") as file:
+                for offset in sorted(obj.chunks):
+                    file.write(obj.chunks[offset])
+        else:
+            os.chmod(obj.tmp, self.file_mode)
         if self.overwrite:
             os.replace(obj.tmp, obj.path)
         else:

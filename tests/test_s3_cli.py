@@ -14,11 +14,13 @@ import pytest
 from awspar.testing import TEST_CREDENTIALS, EndpointBehaviour, GeneratedBucket, Latency, ObjectServer
 
 BODIES = {"a.txt": b"alpha", "dir/b c.txt": b"beta" * 100, "../escape": b"no"}
+#: Objects large enough to stream into temporary files (small ones are held in memory until written).
+BIG = GeneratedBucket(8, 3 * 1024 * 1024)
 
 
 @pytest.fixture(scope="module")
 def server():
-    with ObjectServer({"demo": BODIES, "gen": GeneratedBucket(200, 1024)}) as srv:
+    with ObjectServer({"demo": BODIES, "gen": GeneratedBucket(200, 1024), "big": BIG}) as srv:
         yield srv
 
 
@@ -114,11 +116,11 @@ def test_errors_are_one_line_with_meaningful_exit_codes(server, tmp_path, args, 
 
 @pytest.mark.timeout(60)
 def test_ctrl_c_exits_130_and_leaves_no_partial_files(server, tmp_path) -> None:
-    server.configure(EndpointBehaviour(latency=Latency(3000)))
+    server.configure(EndpointBehaviour(body_rate=1_000_000))  # each body takes ~3 s to arrive
     try:
         env = {**os.environ, **TEST_CREDENTIALS.env(), "AWS_ENDPOINT_URL": server.url}
-        keys = [GeneratedBucket(200, 1).key(i) for i in range(200)]
-        proc = subprocess.Popen([sys.executable, "-c", "from awspar.cli import main; main()", "s3-get", "gen", *keys,
+        keys = [BIG.key(i) for i in range(BIG.count)]
+        proc = subprocess.Popen([sys.executable, "-c", "from awspar.cli import main; main()", "s3-get", "big", *keys,
                                  "--out", str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         deadline = time.monotonic() + 30

@@ -31,6 +31,7 @@ from awspar._errors import (
     TimeoutError,
     TransportError,
 )
+from awspar._models import FileSink, open_for_update
 from awspar.engines._attempts import Outcome, describe_failure
 
 __all__ = ["CHUNK_SIZE", "CancelToken", "make_pool", "send_once"]
@@ -141,10 +142,11 @@ def send_once(
     url: str,
     headers: Mapping[str, str],
     body: bytes,
-    sink: tuple[str, int] | None = None,
+    sink: tuple[str, int] | tuple[str, int, int] | None = None,
     cancel: CancelToken | None = None,
 ) -> Outcome:
-    """Send one request and read its whole answer (into memory, or into ``sink = (path, offset)``).
+    """Send one request and read its whole answer (into memory, or into ``sink``: a
+    :meth:`FileSink.to_tuple <awspar.FileSink.to_tuple>`, or ``(path, offset)``).
 
     Never raises for transport trouble: the :class:`Outcome` carries a ``ConnectError``,
     ``TimeoutError`` or ``IncompleteBodyError`` instead (with the URL's signature redacted).
@@ -166,14 +168,15 @@ def send_once(
         status = response.status
         resp_headers = dict(response.headers)
         expected = _expected_length(method, status, resp_headers)
-        if sink is None:
+        target = None if sink is None else FileSink(*sink)
+        if target is None or target.in_memory(status, expected):
             data = response.read(decode_content=False)
             received = len(data)
             path = None
         else:
             data = b""
-            path, offset = sink
-            received = _stream_to_file(response, path, offset, cancel)
+            path = target.path
+            received = _stream_to_file(response, path, target.offset, cancel)
         if expected is not None and received < expected:
             raise IncompleteBodyError(f"body ended after {received} of {expected} bytes")
         return Outcome(start, time.perf_counter(), status, resp_headers, data, path, first_byte)
@@ -207,7 +210,7 @@ def _expected_length(method: str, status: int, headers: Mapping[str, str]) -> in
 
 def _stream_to_file(response: Any, path: str, offset: int, cancel: CancelToken | None) -> int:
     written = 0
-    with open(path, "r+b") as file:
+    with open_for_update(path) as file:
         file.seek(offset)
         for chunk in response.stream(CHUNK_SIZE, decode_content=False):
             if cancel is not None and cancel.cancelled:

@@ -38,7 +38,7 @@ from awspar._errors import (
     TransportError,
 )
 from awspar._loop_thread import LoopThread
-from awspar._models import FileSink, RawResponse, SignedRequest
+from awspar._models import FileSink, RawResponse, SignedRequest, open_for_update
 from awspar.engines._attempts import Job, Outcome, RequestRun, Resign, RunPolicy, describe_failure
 from awspar.engines.base import Accept, Engine, RaceResult, accepts
 
@@ -406,17 +406,18 @@ class _Sender:
                 first_byte = time.perf_counter()
                 status = response.status
                 headers = dict(response.headers)
-                if sink is None:
+                expected = _expected_length(method, status, response.content_length)
+                path = None
+                if sink is None or sink.in_memory(status, expected):
                     body = await response.read()
                     received = len(body)
                 else:
                     body = b""
                     received = await _stream_to_file(response, sink)
-                expected = _expected_length(method, status, response.content_length)
+                    path = sink.path
                 if expected is not None and received < expected:
                     raise IncompleteBodyError(f"body ended after {received} of {expected} bytes")
-            return Outcome(start, time.perf_counter(), status, headers, body,
-                           None if sink is None else sink.path, first_byte)
+            return Outcome(start, time.perf_counter(), status, headers, body, path, first_byte)
         except AwsparError as exc:
             error: AwsparError = type(exc)(describe_failure(method, url, "incomplete body", exc))
         except ValueError as exc:  # an invalid URL or header
@@ -485,7 +486,7 @@ async def _stream_to_file(response: Any, sink: FileSink) -> int:
     """Write the body into ``sink.path`` from ``sink.offset``, one chunk at a time: each chunk as
     the socket delivered it (``iter_chunks``), never joined with its neighbours into a copy."""
     written = 0
-    with open(sink.path, "r+b") as file:
+    with open_for_update(sink.path) as file:
         file.seek(sink.offset)
         async for chunk, _ in response.content.iter_chunks():
             file.write(chunk)

@@ -25,7 +25,7 @@ from awspar._errors import (
     TimeoutError,
     TransportError,
 )
-from awspar._models import FileSink, SignedRequest
+from awspar._models import FileSink, SignedRequest, open_for_update
 from awspar.engines._attempts import Outcome, Resign, describe_failure
 from awspar.engines._pooled import PooledEngine
 from awspar.engines._urllib3_send import CHUNK_SIZE, CancelToken
@@ -111,11 +111,11 @@ class Boto3Engine(PooledEngine):
             streaming = parsed is not None and model.has_streaming_output
             if streaming and not model.has_event_stream_output:
                 stream = parsed[model.output_shape.serialization.get("payload", "Body")]
-                if sink is None:
+                if sink is None or sink.in_memory(http.status_code, _content_length(headers)):
                     body = stream.read()
                 else:
                     path = sink.path
-                    with open(sink.path, "r+b") as file:
+                    with open_for_update(sink.path) as file:
                         file.seek(sink.offset)
                         file.writelines(stream.iter_chunks(CHUNK_SIZE))
             else:
@@ -149,3 +149,8 @@ def _session_factory(session: Any, endpoint_url: str | None) -> ClientFactory:
         return (session or boto3.Session()).client(service, endpoint_url=endpoint_url, config=config)
 
     return make
+
+
+def _content_length(headers: dict[str, str]) -> int | None:
+    value = headers.get("Content-Length") or headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None

@@ -82,7 +82,7 @@ BATCHES_PER_THREAD = 2
 # Rounds a request may come back stale from a worker before it fails (a worker's clock far ahead).
 _STALE_ROUNDS = 2
 
-# A request on the wire: (index, method, url, header pairs, body, expires_at, sink (path, offset) or None).
+# A request on the wire: (index, method, url, header pairs, body, expires_at, sink (path, offset, memory_limit) or None).
 WireRequest = tuple[int, str, str, tuple[tuple[str, str], ...], bytes, "float | None", "tuple[str, int] | None"]
 # A response on the wire: (index, status, header pairs, body, span tuples, error, path).
 WireResponse = tuple[int, int, tuple[tuple[str, str], ...], bytes, tuple[tuple[Any, ...], ...], "BaseException | None", "str | None"]
@@ -171,7 +171,7 @@ def _job_from_wire(item: WireRequest) -> Job:
 
 def _request_to_wire(index: int, request: SignedRequest, sink: FileSink | None) -> WireRequest:
     return (index, request.method, request.url, tuple(request.headers.items()), request.body, request.expires_at,
-            None if sink is None else (sink.path, sink.offset))
+            None if sink is None else sink.to_tuple())
 
 
 def _response_to_wire(index: int, response: RawResponse) -> WireResponse:

@@ -113,7 +113,7 @@ class InterpreterEngine(PooledEngine):
         started = time.perf_counter()
         answer: Future[Outcome] = Future()
         try:
-            task = pool.submit((request.to_tuple(), None if sink is None else (sink.path, sink.offset)))
+            task = pool.submit((request.to_tuple(), None if sink is None else sink.to_tuple()))
         except WorkerCrashedError as exc:
             answer.set_result(Outcome.failed(started, exc))
             return answer

@@ -143,7 +143,7 @@ class _Worker:
                 return future
             call_id = next(self._ids)
             self._calls[call_id] = future
-            target = None if sink is None else (sink.path, sink.offset)
+            target = None if sink is None else sink.to_tuple()
             try:
                 self._conn.send((_TASK, call_id, request.to_tuple(), target))
             except (OSError, ValueError):

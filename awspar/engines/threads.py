@@ -50,7 +50,7 @@ class ThreadsEngine(PooledEngine):
         return self._threads
 
     def _send(self, request: SignedRequest, sink: FileSink | None, cancel: CancelToken) -> Outcome:
-        target = None if sink is None else (sink.path, sink.offset)
+        target = None if sink is None else sink.to_tuple()
         outcome = send_once(self._pool, request.method, request.url, request.headers, request.body, target, cancel)
         return outcome if self._postprocess is None else self._postprocess.apply(outcome)
 
