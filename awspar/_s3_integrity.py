@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "Expected", "Verification", "Verifier", "expected_from_headers", "feed_file", "header", "lowercase_keys", "object_size",
+    "Expected", "Verification", "Verifier", "expected_from_headers", "expected_from_lowered", "size_from_lowered", "feed_file", "header", "lowercase_keys", "object_size",
     "verify_bytes", "verify_file",
 ]
 
@@ -98,10 +98,10 @@ def lowercase_keys(headers: Mapping[str, str]) -> dict[str, str]:
 
 def object_size(headers: Mapping[str, str]) -> int | None:
     """The whole object's size: the total of ``Content-Range`` if ranged, else ``Content-Length``."""
-    return _object_size(lowercase_keys(headers))
+    return size_from_lowered(lowercase_keys(headers))
 
 
-def _object_size(lowered: Mapping[str, str]) -> int | None:
+def size_from_lowered(lowered: Mapping[str, str]) -> int | None:
     content_range = lowered.get("content-range")
     if content_range:
         match = _CONTENT_RANGE_TOTAL.search(content_range)
@@ -149,7 +149,11 @@ class FastCrc32:
 
 def expected_from_headers(headers: Mapping[str, str]) -> Expected:
     """Read the expectations off a GetObject (or HeadObject) response's headers."""
-    lowered = lowercase_keys(headers)
+    return expected_from_lowered(lowercase_keys(headers))
+
+
+def expected_from_lowered(lowered: Mapping[str, str]) -> Expected:
+    """:func:`expected_from_headers` of headers whose names are lower-case already."""
     notes: list[str] = []
     md5_hex = None
     etag = lowered.get("etag", "").strip('"')
@@ -173,7 +177,7 @@ def expected_from_headers(headers: Mapping[str, str]) -> Expected:
         else:
             checksum = (algorithm, value)
         break
-    return Expected(length=_object_size(lowered), md5_hex=md5_hex, checksum=checksum, notes=tuple(notes))
+    return Expected(length=size_from_lowered(lowered), md5_hex=md5_hex, checksum=checksum, notes=tuple(notes))
 
 
 @dataclass

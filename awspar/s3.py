@@ -53,8 +53,10 @@ from awspar._s3_integrity import (
     Expected,
     Verification,
     expected_from_headers,
+    expected_from_lowered,
     header,
-    object_size,
+    lowercase_keys,
+    size_from_lowered,
     verify_bytes,
     verify_file,
 )
@@ -201,12 +203,15 @@ class _Fetcher:
                 params["IfMatch"] = f'"{etag}"'
             return self.signer.sign("GetObject", params)
         request = self.signer.presign("GetObject", {"Bucket": self.bucket, "Key": key}, expires_in=_PRESIGN_EXPIRES)
-        extra = {}
+        if not byte_range and not etag:
+            return request
+        headers = dict(request.headers)
         if byte_range:
-            extra["Range"] = byte_range
+            headers["Range"] = byte_range
         if etag:
-            extra["If-Match"] = f'"{etag}"'
-        return dataclasses.replace(request, headers={**request.headers, **extra}) if extra else request
+            headers["If-Match"] = f'"{etag}"'
+        return SignedRequest(request.method, request.url, headers, request.body, request.operation,
+                             request.expires_at, request.params)
 
     def head_with_checksum(self, key: str, etag: str | None) -> SignedRequest:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
@@ -234,19 +239,20 @@ class _Fetcher:
                     obj.spans.extend(first.spans)  # an empty object: S3 refuses any range of it
                     first = yield Send(self._job(obj, self.get(ref.key), 0))
                 self._accept(obj, first, expect_range=None)
-                headers = first.headers
-                told = object_size(headers)
+                headers = lowercase_keys(first.headers)
+                told = size_from_lowered(headers)
                 if told is None:
                     raise _Failed("InvalidResponse", f"{ref.key!r}: the response tells no object size")
                 size = told
-                received = _length_of(first)
+                length = headers.get("content-length")
+                received = int(length) if length is not None and length.isdigit() else len(first.body)
+                etag = headers.get("etag", "").strip('"') or None
                 if first.status == 206 and received < size:
-                    etag = (header(headers, "ETag") or "").strip('"') or None
                     expected = yield from self._parts(obj, size, headers, received, etag)
                 else:
-                    expected = expected_from_headers(headers)
+                    expected = expected_from_lowered(headers)
                     if self._needs_checksum(expected, size):
-                        head = yield Send(self.head_with_checksum(ref.key, _etag_of(headers)))
+                        head = yield Send(self.head_with_checksum(ref.key, etag))
                         expected = self._with_head(obj, expected, head)
             verification = yield from self._verify(obj, expected, size)
             if not verification.ok:
@@ -323,7 +329,7 @@ class _Fetcher:
                 if first:
                     file.write(first)
                 file.truncate(size)
-        expected = None if first_headers is None else expected_from_headers(first_headers)
+        expected = None if first_headers is None else expected_from_lowered(first_headers)
         if expected is None:
             ask_head = self.verify_checksums and _MD5_ETAG.match(etag or "") is None
         else:
@@ -455,10 +461,6 @@ class _Fetcher:
                 return
             os.unlink(obj.tmp)
         obj.tmp = None
-
-
-def _etag_of(headers: Mapping[str, str]) -> str | None:
-    return (header(headers, "ETag") or "").strip('"') or None
 
 
 def _length_of(response: RawResponse) -> int:
