@@ -24,6 +24,7 @@ import botocore.session
 from botocore import UNSIGNED, xform_name
 from botocore.config import Config
 
+from awspar import _log_redact
 from awspar._botocore_compat import credential_expiry, header_items
 from awspar._errors import (
     AwsparError,
@@ -52,6 +53,8 @@ _SIGV2 = frozenset({"s3", "s3-query", "s3-presign-post", "v2"})
 _REPORTED_VALUE = re.compile(r"value: .*?(, type:|, valid|$)")
 # The list of signed header names in a SigV4 Authorization header: "..., SignedHeaders=a;b;c, ..."
 _SIGNED_HEADERS = re.compile(r"SignedHeaders=([^,\s]*)")
+
+_log_redact.install()  # botocore's and urllib3's debug logs never show a signature or a token
 
 
 class _Captured(Exception):
@@ -116,6 +119,7 @@ class Signer:
         self._client.meta.events.register("before-send", self._capture_and_stop)
         self._client.meta.events.register("before-sign", self._remember_request)
         self._fast = FastS3Presigner(self._credentials, self._botocore_presign) if service == "s3" else None
+        _log_redact.install()  # again: making the client loaded botocore modules with loggers of their own
 
     def __repr__(self) -> str:
         return f"Signer(service={self.service!r}, region={self.region!r}, endpoint_url={self.endpoint_url!r})"
