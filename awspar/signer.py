@@ -26,6 +26,7 @@ from botocore.config import Config
 
 from awspar import _log_redact
 from awspar._botocore_compat import credential_expiry, header_items
+from awspar._endpoint_url import check_endpoint_url, configured_endpoint_error
 from awspar._errors import (
     AwsparError,
     ConfigurationError,
@@ -94,12 +95,14 @@ class Signer:
         config: Config | None = None,
         profile: str | None = None,
     ) -> None:
+        if endpoint_url is not None:
+            check_endpoint_url(service, endpoint_url, given=True)
         session = _client_session(session, profile)
-        # boto3 reads AWS_DEFAULT_REGION and the profile, not AWS_REGION; awspar takes that too.
-        region = region or session.region_name or os.environ.get("AWS_REGION") or None
         if service == "s3":
             config = _s3_sigv4_config(config)
         try:
+            # boto3 reads AWS_DEFAULT_REGION and the profile, not AWS_REGION; awspar takes that too.
+            region = region or session.region_name or os.environ.get("AWS_REGION") or None
             self._client = session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
         except botocore.exceptions.UnknownServiceError:
             raise UnknownServiceError(
@@ -108,6 +111,10 @@ class Signer:
             ) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise _translate(exc, service) from None
+        except ValueError as exc:  # botocore's "Invalid endpoint" for an AWS_ENDPOINT_URL* it cannot take
+            raise configured_endpoint_error(service, exc) from None
+        if endpoint_url is None:  # one botocore took (ftp://...) but no request could be sent to
+            check_endpoint_url(service, self._client.meta.endpoint_url, given=False)
         self.service = service
         self._credentials = session.get_credentials()
         model = self._client.meta.service_model
@@ -334,8 +341,8 @@ def botocore_session(profile: str | None = None) -> botocore.session.Session:
     session = botocore.session.Session(profile=profile)
     try:
         session.get_scoped_config()
-    except botocore.exceptions.ProfileNotFound as exc:
-        raise ConfigurationError(" ".join(str(exc).split()), profile=profile) from None
+    except botocore.exceptions.BotoCoreError as exc:  # no such profile, a config file that does not parse
+        raise _config_error(exc, profile) from None
     return session
 
 
@@ -374,8 +381,13 @@ def _client_session(session: Any, profile: str | None) -> Any:
 
     try:
         return boto3.Session(profile_name=profile)
-    except botocore.exceptions.ProfileNotFound as exc:
-        raise ConfigurationError(" ".join(str(exc).split()), profile=profile) from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise _config_error(exc, profile) from None
+
+
+def _config_error(exc: Exception, profile: str | None) -> ConfigurationError:
+    """A profile or config-file error from botocore, in one line."""
+    return ConfigurationError(" ".join(str(exc).split()), profile=profile)
 
 
 def _s3_sigv4_config(config: Config | None) -> Config:
@@ -467,15 +479,16 @@ def _has_sensitive(shape: Any, seen: set[str]) -> bool:
 
 
 def _translate(exc: Exception, service: str, operation: str | None = None) -> ConfigurationError:
-    """botocore's configuration errors as awspar's, in one line and without secrets."""
+    """botocore's configuration errors as awspar's, in one line and without secrets. The hints name
+    the settings that the library and the command line share, not one front-end's arguments."""
     where = f"{service}.{operation}" if operation else service
     if isinstance(exc, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError,
                         botocore.exceptions.NoAuthTokenError)):
         return NoCredentialsError(
             f"{where}: no AWS credentials (or SSO token) found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID "
-            "and AWS_SECRET_ACCESS_KEY, or pass session=",
+            "and AWS_SECRET_ACCESS_KEY, or run `aws configure` / `aws sso login`",
             service=service,
         )
     if isinstance(exc, botocore.exceptions.NoRegionError):
-        return ConfigurationError(f"{where}: no region (set AWS_REGION or pass region=)", service=service)
+        return ConfigurationError(f"{where}: no region: set AWS_REGION, or a region in ~/.aws/config", service=service)
     return ConfigurationError(f"{where}: {' '.join(str(exc).split())}", service=service)
