@@ -53,6 +53,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
+#: Subpackages and modules reachable as attributes (``awspar.s3.get_objects``), imported on first use.
+_SUBMODULES = frozenset({"bedrock", "bench", "cli", "engines", "parsing", "s3", "signer", "testing"})
 
 if TYPE_CHECKING:  # pragma: no cover
     from awspar._config import DEFAULT_CONFIG, EngineConfig, RetryPolicy
@@ -79,9 +81,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.engines import ENGINE_NAMES, get_engine
     from awspar.engines.base import Engine, RaceResult
     from awspar.signer import Signer
+    from awspar import bedrock, bench, cli, engines, parsing, s3, signer, testing
 
 
 def __getattr__(name: str) -> object:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"awspar.{name}")  # which also sets it as an attribute here
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'awspar' has no attribute {name!r}")
@@ -91,4 +96,4 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return sorted([*__all__, *_SUBMODULES])

@@ -24,7 +24,9 @@ import botocore.session
 from botocore import UNSIGNED, xform_name
 from botocore.config import Config
 
+from awspar import _log_redact
 from awspar._botocore_compat import credential_expiry, header_items
+from awspar._endpoint_url import check_endpoint_url, configured_endpoint_error
 from awspar._errors import (
     AwsparError,
     ConfigurationError,
@@ -52,6 +54,8 @@ _SIGV2 = frozenset({"s3", "s3-query", "s3-presign-post", "v2"})
 _REPORTED_VALUE = re.compile(r"value: .*?(, type:|, valid|$)")
 # The list of signed header names in a SigV4 Authorization header: "..., SignedHeaders=a;b;c, ..."
 _SIGNED_HEADERS = re.compile(r"SignedHeaders=([^,\s]*)")
+
+_log_redact.install()  # botocore's and urllib3's debug logs never show a signature or a token
 
 
 class _Captured(Exception):
@@ -91,12 +95,14 @@ class Signer:
         config: Config | None = None,
         profile: str | None = None,
     ) -> None:
+        if endpoint_url is not None:
+            check_endpoint_url(service, endpoint_url, given=True)
         session = _client_session(session, profile)
-        # boto3 reads AWS_DEFAULT_REGION and the profile, not AWS_REGION; awspar takes that too.
-        region = region or session.region_name or os.environ.get("AWS_REGION") or None
         if service == "s3":
             config = _s3_sigv4_config(config)
         try:
+            # boto3 reads AWS_DEFAULT_REGION and the profile, not AWS_REGION; awspar takes that too.
+            region = region or session.region_name or os.environ.get("AWS_REGION") or None
             self._client = session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
         except botocore.exceptions.UnknownServiceError:
             raise UnknownServiceError(
@@ -105,6 +111,10 @@ class Signer:
             ) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise _translate(exc, service) from None
+        except ValueError as exc:  # botocore's "Invalid endpoint" for an AWS_ENDPOINT_URL* it cannot take
+            raise configured_endpoint_error(service, exc) from None
+        if endpoint_url is None:  # one botocore took (ftp://...) but no request could be sent to
+            check_endpoint_url(service, self._client.meta.endpoint_url, given=False)
         self.service = service
         self._credentials = session.get_credentials()
         model = self._client.meta.service_model
@@ -116,6 +126,7 @@ class Signer:
         self._client.meta.events.register("before-send", self._capture_and_stop)
         self._client.meta.events.register("before-sign", self._remember_request)
         self._fast = FastS3Presigner(self._credentials, self._botocore_presign) if service == "s3" else None
+        _log_redact.install()  # again: making the client loaded botocore modules with loggers of their own
 
     def __repr__(self) -> str:
         return f"Signer(service={self.service!r}, region={self.region!r}, endpoint_url={self.endpoint_url!r})"
@@ -330,8 +341,8 @@ def botocore_session(profile: str | None = None) -> botocore.session.Session:
     session = botocore.session.Session(profile=profile)
     try:
         session.get_scoped_config()
-    except botocore.exceptions.ProfileNotFound as exc:
-        raise ConfigurationError(" ".join(str(exc).split()), profile=profile) from None
+    except botocore.exceptions.BotoCoreError as exc:  # no such profile, a config file that does not parse
+        raise _config_error(exc, profile) from None
     return session
 
 
@@ -370,8 +381,13 @@ def _client_session(session: Any, profile: str | None) -> Any:
 
     try:
         return boto3.Session(profile_name=profile)
-    except botocore.exceptions.ProfileNotFound as exc:
-        raise ConfigurationError(" ".join(str(exc).split()), profile=profile) from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise _config_error(exc, profile) from None
+
+
+def _config_error(exc: Exception, profile: str | None) -> ConfigurationError:
+    """A profile or config-file error from botocore, in one line."""
+    return ConfigurationError(" ".join(str(exc).split()), profile=profile)
 
 
 def _s3_sigv4_config(config: Config | None) -> Config:
@@ -463,15 +479,16 @@ def _has_sensitive(shape: Any, seen: set[str]) -> bool:
 
 
 def _translate(exc: Exception, service: str, operation: str | None = None) -> ConfigurationError:
-    """botocore's configuration errors as awspar's, in one line and without secrets."""
+    """botocore's configuration errors as awspar's, in one line and without secrets. The hints name
+    the settings that the library and the command line share, not one front-end's arguments."""
     where = f"{service}.{operation}" if operation else service
     if isinstance(exc, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError,
                         botocore.exceptions.NoAuthTokenError)):
         return NoCredentialsError(
             f"{where}: no AWS credentials (or SSO token) found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID "
-            "and AWS_SECRET_ACCESS_KEY, or pass session=",
+            "and AWS_SECRET_ACCESS_KEY, or run `aws configure` / `aws sso login`",
             service=service,
         )
     if isinstance(exc, botocore.exceptions.NoRegionError):
-        return ConfigurationError(f"{where}: no region (set AWS_REGION or pass region=)", service=service)
+        return ConfigurationError(f"{where}: no region: set AWS_REGION, or a region in ~/.aws/config", service=service)
     return ConfigurationError(f"{where}: {' '.join(str(exc).split())}", service=service)

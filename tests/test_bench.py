@@ -183,3 +183,30 @@ def test_quick_preset_keeps_what_is_given() -> None:
     assert settings.params("s3").latency == Latency(20.0) and settings.params("s3").size == 100 * 1024
     assert BenchSettings().params("bedrock").latency == Latency(1000.0, 0.5)
     assert settings.concurrency_for("s3") == 4
+
+
+def _one_row_document() -> dict[str, Any]:
+    summary = {"wall_s": 0.5, "relative": 1.0, "requests_per_s": 20.0, "p50_s": 0.054516, "p99_s": 0.000339,
+               "cpu_per_request_s": 0.000123, "setup_s": 0.01, "rounds": 1, "errors": 0}
+    mode = {"mode": "awspar-async", "family": "awspar", "status": "ok", "note": None, "summary": summary, "rounds": []}
+    return {"schema": SCHEMA, "workloads": [{"name": "s3", "modes": [mode]}]}
+
+
+def test_summary_csv_milliseconds_carry_no_float_noise(tmp_path: Path) -> None:
+    write_results(_one_row_document(), tmp_path)
+    with open(tmp_path / "summary.csv", newline="") as file:
+        [row] = list(csv.DictReader(file))
+    assert (row["p50_ms"], row["p99_ms"], row["cpu_ms_per_request"]) == ("54.516", "0.339", "0.123")
+
+
+def test_bench_files_get_the_mode_the_umask_gives_new_files(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        written = write_results(_one_row_document(), tmp_path)
+    finally:
+        os.umask(previous)
+    assert {stat.S_IMODE(path.stat().st_mode) for path in written} == {0o644}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "spans.csv", "summary.csv"]  # no temp left

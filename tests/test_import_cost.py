@@ -117,6 +117,20 @@ def test_every_public_name_loads_no_optional_package(module: str) -> None:
     assert not unwanted, f"awspar.{{{', '.join(names)}}} from {module} loads {_explain(unwanted, culprits)}"
 
 
+@pytest.mark.timeout(60)
+def test_submodules_are_attributes_loaded_on_first_use() -> None:
+    """``import awspar; awspar.s3.get_objects`` works as the README writes it, and loads
+    only what that submodule needs, when it is touched."""
+    code = ("import sys, awspar\n"
+            "assert 'awspar.s3' not in sys.modules\n"
+            "awspar.s3.get_objects, awspar.bedrock.invoke, awspar.signer.Signer, awspar.parsing.parse\n"
+            "awspar.engines.get_engine, awspar.cli.main\n"
+            "assert {'s3', 'engines', 'testing'} <= set(dir(awspar))")
+    loaded, culprits = _packages_loaded_by(code)
+    unwanted = loaded & OPTIONAL_PACKAGES
+    assert not unwanted, f"touching the submodules loads {_explain(unwanted, culprits)}"
+
+
 def test_the_probe_catches_an_optional_import_and_names_its_origin(tmp_path: Path) -> None:
     """Guards the checks above: an optional package imported from awspar code is seen and located."""
     (tmp_path / "rich.py").write_text("")  # a stand-in, so this works whether rich is installed or not

@@ -88,6 +88,37 @@ def test_auto_mode_takes_threads_for_one_wave_of_named_keys_or_without_aiohttp_e
 
 
 @pytest.mark.timeout(60)
+def test_a_byte_order_mark_at_the_start_of_a_keys_file_is_not_part_of_the_first_key(server, tmp_path) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_bytes("\ufeffa.txt\r\ndir/b c.txt\r\n".encode())
+    done = _run(server, "demo", "--keys-from", str(keys), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"alpha"
+
+
+@pytest.mark.timeout(60)
+def test_the_summary_counts_agree_with_their_nouns(server, tmp_path) -> None:
+    missing = "".join(f"missing-{i}\n" for i in range(21))  # one more than are listed
+    done = _run(server, "demo", "--keys-from", "-", "--out", str(tmp_path), stdin=missing)
+    assert done.returncode == 1
+    assert "... and 1 more failure\n" in done.stderr
+
+
+@pytest.mark.timeout(60)
+def test_debug_logs_the_requests_without_a_signature_or_a_session_token(server, tmp_path) -> None:
+    from awspar.testing.credentials import TEST_SESSION_CREDENTIALS as SESSION
+
+    env = {**os.environ, **SESSION.env(), "AWS_ENDPOINT_URL": server.url}
+    done = subprocess.run([sys.executable, "-c", "from awspar.cli import main; main()", "--debug", "s3-get", "demo",
+                           "a.txt", "--mode", "threads", "--out", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "urllib3.connectionpool [DEBUG]" in done.stderr and "X-Amz-Signature=***" in done.stderr
+    assert SESSION.session_token and SESSION.session_token not in done.stderr
+    assert SESSION.access_key not in done.stderr and "Signature=" not in done.stderr.replace("Signature=***", "")
+
+
+@pytest.mark.timeout(60)
 def test_stdout_writes_the_bytes(server) -> None:
     done = _run(server, "demo", "dir/b c.txt", "--stdout")
     assert done.returncode == 0 and done.stdout == BODIES["dir/b c.txt"].decode()

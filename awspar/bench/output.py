@@ -44,7 +44,7 @@ import io
 import json
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,9 @@ def to_json_dict(result: BenchResult, command: str | None = None) -> dict[str, A
 
 
 def _ms(value: Any) -> Any:
-    return None if value is None else value * 1000.0
+    """Seconds (to the microsecond) as milliseconds to the microsecond: 0.054516 is 54.516, not
+    54.516000000000005."""
+    return None if value is None else round(value * 1000.0, 3)
 
 
 def _summary_rows(document: dict[str, Any]) -> list[list[Any]]:
@@ -135,8 +137,13 @@ def _csv_text(columns: tuple[str, ...], rows: list[list[Any]]) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    The file gets the mode any new file gets (0666 less the umask), not ``mkstemp``'s 0600:
+    benchmark results are meant to be shared.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)

@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> None:
               "pip install 'awspar[cli]'", file=sys.stderr)
         raise SystemExit(2) from None
     args = sys.argv[1:] if argv is None else argv
-    app = build_app(args[0] if args else None)  # only the command asked for, when it is known
+    # Only the command asked for (the first word that is not an option), when it is known.
+    app = build_app(next((arg for arg in args if not arg.startswith("-")), None))
     try:
         app(args=args, prog_name="awspar")
     finally:

@@ -6,8 +6,14 @@ Each module in :data:`COMMAND_MODULES` defines ``register(app: typer.Typer) -> N
 from __future__ import annotations
 
 import importlib
+from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
+
+from awspar._errors import AwsparError
+from awspar.cli._output import fail_for, start_debugging
 
 # One module per command; add a line here when a command lands.
 COMMAND_MODULES = (
@@ -25,6 +31,40 @@ def command_module(name: str) -> str | None:
     return module if not name.startswith("_") and module in COMMAND_MODULES else None
 
 
+class _App(TyperGroup):
+    """The boundary: a library error that a command lets through is one line and an exit code
+    (see :func:`~awspar.cli._output.fail_for`), never a traceback unless ``--debug`` asks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AwsparError as exc:
+            fail_for(exc, ctx)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from awspar import __version__
+
+        typer.echo(f"awspar {__version__}")
+        raise typer.Exit()
+
+
+def _global_options(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback with an error, and log at DEBUG on stderr "
+                                            "(signatures and session tokens hidden).")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Sign AWS requests in one place, send them anywhere: parallel S3 and Bedrock I/O."""
+    if debug:
+        start_debugging(ctx)
+
+
 def build_app(command: str | None = None) -> typer.Typer:
     """The ``awspar`` app with every command registered, or only ``command`` when given and known.
 
@@ -33,13 +73,14 @@ def build_app(command: str | None = None) -> typer.Typer:
     """
     app = typer.Typer(
         name="awspar",
-        help="Sign AWS requests in one place, send them anywhere: parallel S3 and Bedrock I/O.",
+        cls=_App,
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
     # With a callback, `awspar COMMAND ...` stays a command group even with a single command.
-    app.callback()(lambda: None)
+    app.callback()(_global_options)
     only = command_module(command) if command is not None else None
     for module_name in (only,) if only is not None else COMMAND_MODULES:
         importlib.import_module(module_name).register(app)

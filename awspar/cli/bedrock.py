@@ -14,10 +14,10 @@ from typing import Annotated, Any
 import typer
 
 from awspar import bedrock
-from awspar._errors import AwsparError, ConfigurationError, NoWinnerError
+from awspar._errors import NoWinnerError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
 from awspar.cli._options import BedrockEndpointUrl, Profile, Region
-from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PARTIAL, EXIT_USAGE, fail
+from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PARTIAL, fail
 
 __all__ = ["bedrock_command", "read_prompt", "register", "timing_table"]
 
@@ -140,10 +140,6 @@ def bedrock_command(
             typer.echo(json.dumps(failed_run.to_dict(), indent=2, ensure_ascii=False))
         elif failed_run is not None:
             timing_table(failed_run)
-        fail(str(exc), EXIT_FAILED)
-    except ConfigurationError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except AwsparError as exc:
         fail(str(exc), EXIT_FAILED)
     if as_json:
         typer.echo(json.dumps(run.to_dict(), indent=2, ensure_ascii=False))

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from awspar._errors import ConfigurationError
-from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, fail
+from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, fail, plural
 
 __all__ = ["bench_command", "register", "summary_table"]
 
@@ -159,7 +159,7 @@ def bench_command(
             console.print(summary_table(workload))
         for note in document["notes"]:
             console.print(f"note: {note}", markup=False)
-    progress.print(f"wrote {len(written)} files to {out}/" + (f"; {chart_note}" if chart_note else ""), markup=False)
+    progress.print(f"wrote {plural(len(written), 'file')} to {out}/" + (f"; {chart_note}" if chart_note else ""), markup=False)
     ran = any(m["rounds"] for w in document["workloads"] for m in w["modes"])
     if not ran:
         raise SystemExit(EXIT_FAILED)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from awspar.cli._output import EXIT_FAILED, fail
+from awspar.cli._output import EXIT_FAILED, fail, plural
 
 __all__ = ["local_command", "parse_size", "register"]
 
@@ -123,7 +123,7 @@ def _serve(bucket: str, contents: Any, s3_behaviour: Any, bedrock_behaviour: Any
             for name, value in env.items():
                 print(f"export {name}={shlex.quote(value)}")
         sys.stdout.flush()
-        print(f"awspar local: S3 at {s3.url} (bucket {bucket!r}: {contents.count} objects of {contents.size} bytes), "
+        print(f"awspar local: S3 at {s3.url} (bucket {bucket!r}: {plural(contents.count, 'object')} of {plural(contents.size, 'byte')}), "
               f"Bedrock runtime at {bedrock.url}; signatures {'checked' if verify else 'NOT checked'}. "
               "Ctrl-C to stop.", file=sys.stderr, flush=True)
         while not stopping:

@@ -19,10 +19,10 @@ from typing import Annotated, Any
 import typer
 
 from awspar._config import DEFAULT_CONFIG
-from awspar._errors import AwsparError, ConfigurationError, ServiceError, TransportError
+from awspar._errors import ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
 from awspar.cli._options import Profile, Region, S3EndpointUrl
-from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, fail
+from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, fail, plural
 
 __all__ = ["register", "s3_get_command"]
 
@@ -70,11 +70,13 @@ def s3_get_command(
         bool, typer.Option("--json", help="Print one JSON report (per-key status, bytes, timing, error code).")
     ] = False,
     overwrite: Annotated[
-        bool | None,
-        typer.Option("--overwrite/--skip-existing",
-                     help="Replace files that exist, or skip them (a re-run picks up where it stopped). "
-                          "Default: neither; an existing file fails its key with FileExists."),
-    ] = None,
+        bool, typer.Option("--overwrite", help="Replace files that exist. Default: an existing file fails its "
+                                               "key with FileExists.")
+    ] = False,
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Skip keys whose file exists: a re-run picks up where it "
+                                                   "stopped. Not with --overwrite.")
+    ] = False,
 ) -> None:
     """Fetch objects of BUCKET in parallel: presigned GETs, large objects in parallel ranges, each
     file verified (length, MD5/ETag or the object's checksum) and renamed into place only when
@@ -96,6 +98,8 @@ def s3_get_command(
         fail(f"--mode {mode!r} is not one of: auto, {', '.join(ENGINE_NAMES)}")
     if stdout and out is not None:
         fail("choose one of --out and --stdout")
+    if overwrite and skip_existing:
+        fail("choose one of --overwrite and --skip-existing")
     if not keys and prefix is None and keys_from is None:
         fail("nothing to fetch: give KEYS, --prefix or --keys-from")
     if stdout and (prefix is not None or keys_from is not None or len(keys or []) != 1):
@@ -112,7 +116,7 @@ def s3_get_command(
         results = get_objects(
             bucket, key_source, prefix=prefix, out_dir=None if stdout else (out or "."), mode=mode,
             concurrency=concurrency, region=region, endpoint_url=endpoint_url, profile=profile,
-            overwrite=bool(overwrite), skip_existing=overwrite is False, on_progress=run.on_bytes,
+            overwrite=overwrite, skip_existing=skip_existing, on_progress=run.on_bytes,
         )
         try:
             with run, cluster:
@@ -125,11 +129,9 @@ def s3_get_command(
             results.close()  # on any way out: cancels what is in flight, removes temporary files
     except KeyboardInterrupt:
         fail("interrupted: nothing partial was left behind", EXIT_INTERRUPTED)
-    except ConfigurationError as exc:
-        fail(str(exc), EXIT_USAGE)
     except ServiceError as exc:  # the listing failed: no such bucket, access denied...
         fail(_describe(exc.code, str(exc), bucket), EXIT_FAILED)
-    except (TransportError, AwsparError) as exc:
+    except TransportError as exc:
         fail(f"cannot reach S3: {exc}", EXIT_FAILED)
     except OSError as exc:
         fail(f"cannot write: {exc.strerror or exc}", EXIT_USAGE)
@@ -158,18 +160,20 @@ def _installed(module: str) -> bool:
 
 def _keys(keys: list[str], keys_from: str | None) -> tuple[Iterator[str], int | None]:
     """The keys to fetch, lazily, and how many when that is known up front."""
-    from awspar._s3_keys import read_key_file
+    from awspar._s3_keys import keys_from_lines
+    from awspar.cli._keys_file import key_lines
 
-    if keys_from is not None and keys_from != "-":
+    lines = None
+    if keys_from is not None:
         try:
-            open(keys_from, "rb").close()
+            lines = key_lines(keys_from)
         except OSError as exc:
             fail(f"--keys-from {keys_from!r}: {exc.strerror or exc}")
 
     def chained() -> Iterator[str]:
         yield from keys
-        if keys_from is not None:
-            yield from read_key_file(keys_from)
+        if lines is not None:
+            yield from keys_from_lines(lines)
 
     return chained(), None if keys_from is not None else len(keys)
 
@@ -270,7 +274,7 @@ class _Run:
         for result in self.failures:
             typer.echo(f"failed: {_failure_line(result)}", err=True)
         if self.failed > len(self.failures):
-            typer.echo(f"... and {self.failed - len(self.failures)} more failures", err=True)
+            typer.echo(f"... and {plural(self.failed - len(self.failures), 'more failure')}", err=True)
         codes = ", ".join(f"{n} {c}" for c, n in self.codes.most_common())
         typer.echo(
             f"{self.ok} ok, {self.failed} failed{f' ({codes})' if codes else ''}, {self.skipped} skipped; "

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 
-from awspar._errors import AwsparError
 from awspar.cli._options import EndpointUrl, Profile, Region
 from awspar.cli._output import fail
 
@@ -68,15 +67,12 @@ def sign_command(
         fail("choose one of --json and --curl")
     if expires is not None and not presign:
         fail("--expires applies to --presign only")
-    try:
-        signer = Signer(service, region=region, endpoint_url=endpoint_url, profile=profile)
-        params = parse_params(param or [], signer.operation_model(operation).input_shape)
-        if presign:
-            request = signer.presign(operation, params, expires_in=_DEFAULT_EXPIRES if expires is None else expires)
-        else:
-            request = signer.sign(operation, params)
-    except AwsparError as exc:
-        fail(str(exc))
+    signer = Signer(service, region=region, endpoint_url=endpoint_url, profile=profile)
+    params = parse_params(param or [], signer.operation_model(operation).input_shape)
+    if presign:
+        request = signer.presign(operation, params, expires_in=_DEFAULT_EXPIRES if expires is None else expires)
+    else:
+        request = signer.sign(operation, params)
     if as_curl:
         typer.echo(curl_command(request.method, request.url, request.headers, request.body))
     elif presign and not as_json:

@@ -1,0 +1,46 @@
+"""``--keys-from``: the lines of a keys file (or standard input) as text, read lazily.
+
+Read as bytes and decoded line by line, so that a file that is not UTF-8 (binary, Latin-1,
+UTF-16) is one :class:`ConfigurationError` naming the line and the byte, and a UTF-8 byte order
+mark (which Windows editors write) is not taken as the start of the first key.
+"""
+
+from __future__ import annotations
+
+import codecs
+import sys
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from awspar._errors import ConfigurationError
+
+__all__ = ["key_lines"]
+
+
+def key_lines(source: str) -> Iterator[str]:
+    """The lines of the file ``source`` (``"-"``: standard input), line endings kept.
+
+    The file is opened now (an ``OSError`` is the caller's to report) and read as it is consumed.
+    """
+    if source == "-":
+        return _decoded(sys.stdin.buffer, "standard input", close=False)
+    return _decoded(open(source, "rb"), repr(source), close=True)  # closed by _decoded
+
+
+def _decoded(stream: BinaryIO, name: str, *, close: bool) -> Iterator[str]:
+    offset = 0  # of the line in the file, for the message
+    try:
+        for number, line in enumerate(stream, 1):
+            start = len(codecs.BOM_UTF8) if number == 1 and line.startswith(codecs.BOM_UTF8) else 0
+            try:
+                yield line[start:].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad = line[start + exc.start]
+                raise ConfigurationError(
+                    f"--keys-from {name}: line {number} is not UTF-8 text "
+                    f"(byte 0x{bad:02x} at offset {offset + start + exc.start}); keys files are UTF-8, one key a line"
+                ) from None
+            offset += len(line)
+    finally:
+        if close:
+            stream.close()
