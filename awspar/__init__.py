@@ -57,6 +57,7 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 _SUBMODULES = frozenset({"bedrock", "bench", "cli", "engines", "parsing", "s3", "signer", "testing"})
 
 if TYPE_CHECKING:  # pragma: no cover
+    from awspar import bedrock, bench, cli, engines, parsing, s3, signer, testing
     from awspar._config import DEFAULT_CONFIG, EngineConfig, RetryPolicy
     from awspar._errors import (
         AwsparError,
@@ -76,12 +77,11 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from awspar._models import FileSink, RawResponse, SignedRequest, Span
     from awspar.bedrock import BedrockAnswer, BedrockCall, BedrockRun, LargeRaceWarning
-    from awspar.parsing import parse, parse_response
-    from awspar.s3 import ObjectResult, aget_objects, get_objects
     from awspar.engines import ENGINE_NAMES, get_engine
     from awspar.engines.base import Engine, RaceResult
+    from awspar.parsing import parse, parse_response
+    from awspar.s3 import ObjectResult, aget_objects, get_objects
     from awspar.signer import Signer
-    from awspar import bedrock, bench, cli, engines, parsing, s3, signer, testing
 
 
 def __getattr__(name: str) -> object:

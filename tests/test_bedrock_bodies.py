@@ -8,9 +8,9 @@ import botocore.session
 import pytest
 from botocore.validate import validate_parameters
 
-from awspar._bedrock_answer import answer_from_converse, answer_from_invoke
-from awspar._bedrock_bodies import Generation, model_family, operation_name, request_params
 from awspar._errors import ConfigurationError
+from awspar.bedrock.answer import answer_from_converse, answer_from_invoke
+from awspar.bedrock.bodies import Generation, model_family, operation_name, request_params
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 NOVA = "us.amazon.nova-lite-v1:0"

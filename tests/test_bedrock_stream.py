@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from awspar._bedrock_stream import StreamDecoder, decode_stream
 from awspar._errors import ServiceError, TransportError
+from awspar.bedrock.stream import StreamDecoder, decode_stream
 from awspar.testing.eventstream import encode_event, encode_exception
 
 TOKENS = ["The", " quick", " brown", " fox", " — ünïcode", "!"]

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from awspar._bedrock_validators import (
+from awspar._errors import ConfigurationError
+from awspar.bedrock.validators import (
     JsonSchemaValidator,
     JsonValidator,
     RegexValidator,
@@ -14,7 +15,6 @@ from awspar._bedrock_validators import (
     parse_validator,
     rejection,
 )
-from awspar._errors import ConfigurationError
 
 SCHEMA = {
     "type": "object",

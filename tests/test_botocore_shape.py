@@ -65,7 +65,7 @@ def test_before_sign_passes_the_request_a_presigned_url_is_made_from() -> None:
 
 
 def test_s3_presign_query_order_is_what_the_fast_path_reproduces() -> None:
-    """_s3presign builds the auth query in this order, Security-Token after SignedHeaders."""
+    """awspar.signer.s3presign builds the auth query in this order, Security-Token after SignedHeaders."""
     client = boto3.Session(**FAKE, aws_session_token="T").client("s3", config=Config(signature_version="s3v4"))
     url = client.generate_presigned_url("get_object", Params={"Bucket": "bucket", "Key": "k"})
     names = [pair.partition("=")[0] for pair in url.partition("?")[2].split("&")]

@@ -154,7 +154,7 @@ def test_the_lambda_path_loads_no_optional_package() -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("module", ["awspar.s3", "awspar.bedrock", "awspar._s3_keys"])
+@pytest.mark.parametrize("module", ["awspar.s3", "awspar.bedrock", "awspar.s3.keys"])
 def test_library_modules_import_asyncio_only_when_run(module: str) -> None:
     """Only the async twins need an event loop: importing the module (the CLI's --help) does not."""
     loaded, _ = _packages_loaded_by(f"import {module}")

@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 
-from awspar import SignedRequest, ServiceError, TransportError, EngineConfig, RetryPolicy
+from awspar import EngineConfig, RetryPolicy, ServiceError, SignedRequest, TransportError
 from awspar._errors import CancelledError, IncompleteBodyError
 
 SECRET_SIG = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"

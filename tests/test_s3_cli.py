@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from awspar.testing import TEST_CREDENTIALS, EndpointBehaviour, GeneratedBucket, Latency, ObjectServer
+from awspar.testing import TEST_CREDENTIALS, EndpointBehaviour, GeneratedBucket, ObjectServer
 
 BODIES = {"a.txt": b"alpha", "dir/b c.txt": b"beta" * 100, "../escape": b"no"}
 #: Objects large enough to stream into temporary files (small ones are held in memory until written).

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from awspar._s3_filecheck import FileCheck
-from awspar._s3_integrity import Expected, expected_from_headers
+from awspar.s3.filecheck import FileCheck
+from awspar.s3.integrity import Expected, expected_from_headers
 
 DATA = os.urandom(3 * 1024 * 1024 + 17)
 PART = 1024 * 1024

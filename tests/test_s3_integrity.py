@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from awspar._s3_integrity import (
+from awspar.s3.integrity import (
     Expected,
     Verifier,
     expected_from_headers,
@@ -120,7 +120,7 @@ def test_nothing_expected_is_ok_but_not_content_verified() -> None:
 
 
 def test_crc32_goes_through_zlib_ng_when_installed_and_agrees_with_zlib(monkeypatch) -> None:
-    from awspar import _s3_integrity
+    from awspar.s3 import integrity as _s3_integrity
 
     pytest.importorskip("zlib_ng", reason="the fast-crc extra is not installed")  # it is, in dev
     assert _s3_integrity._checksum_class("crc32") is _s3_integrity.FastCrc32
@@ -139,7 +139,7 @@ def test_feed_file_reads_any_stretch_and_what_a_short_file_has(tmp_path) -> None
     """Stretches that start off a mapping granule, cross 1 MiB chunks, or run past the end."""
     import mmap
 
-    from awspar._s3_integrity import feed_file
+    from awspar.s3.integrity import feed_file
 
     data = os.urandom(3 * (1 << 20) + 4097)
     path = tmp_path / "obj"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from awspar._s3_keys import ObjectRef, alist_pages, keys_from_lines, read_key_file
+from awspar.s3.keys import ObjectRef, alist_pages, keys_from_lines, read_key_file
 
 
 def test_lines_keep_spaces_and_skip_blanks() -> None:

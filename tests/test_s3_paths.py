@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from awspar._s3_paths import KeyPathError, is_folder_marker, key_to_path, key_to_relpath, prepare_parent
+from awspar.s3.paths import KeyPathError, is_folder_marker, key_to_path, key_to_relpath, prepare_parent
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from awspar import (
     UnknownServiceError,
 )
 from awspar._botocore_compat import BytesRaw
-from awspar._s3presign import epoch_of_amz_date
+from awspar.signer.s3presign import epoch_of_amz_date
 
 INSTANT = 1767323045  # 2026-01-02T03:04:05Z
 FAKE = {"aws_access_key_id": "AKIDEXAMPLEAWSPAR", "aws_secret_access_key": "s3cr3t-never-shown-anywhere"}

@@ -311,8 +311,8 @@ class BedrockContext(AwsContext):
 
     def __init__(self, settings: BenchSettings) -> None:
         super().__init__(settings, "bedrock")
-        from awspar._bedrock_bodies import Generation, request_params
         from awspar.bedrock import DEFAULT_MODEL
+        from awspar.bedrock.bodies import Generation, request_params
 
         self.model = settings.model or DEFAULT_MODEL
         if self.local:

@@ -160,8 +160,8 @@ def _installed(module: str) -> bool:
 
 def _keys(keys: list[str], keys_from: str | None) -> tuple[Iterator[str], int | None]:
     """The keys to fetch, lazily, and how many when that is known up front."""
-    from awspar._s3_keys import keys_from_lines
     from awspar.cli._keys_file import key_lines
+    from awspar.s3.keys import keys_from_lines
 
     lines = None
     if keys_from is not None:

@@ -36,8 +36,8 @@ from awspar._errors import (
     UnknownServiceError,
 )
 from awspar._models import SignedRequest
-from awspar._s3presign import FAST_OPERATIONS, FastS3Presigner, epoch_of_amz_date, signed_at_of_url
 from awspar._suggest import did_you_mean
+from awspar.signer.s3presign import FAST_OPERATIONS, FastS3Presigner, epoch_of_amz_date, signed_at_of_url
 
 __all__ = ["HEADER_SIGNATURE_LIFETIME", "MAX_PRESIGN_EXPIRES", "Signer", "botocore_session"]
 

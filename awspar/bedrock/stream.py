@@ -17,13 +17,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from awspar._bedrock_answer import (
+from awspar._errors import ServiceError, TransportError
+from awspar.bedrock.answer import (
     AnswerBuilder,
     BedrockAnswer,
     piece_from_converse_event,
     piece_from_model_chunk,
 )
-from awspar._errors import ServiceError, TransportError
 
 __all__ = ["STREAMING_OPERATIONS", "StreamDecoder", "decode_stream"]
 

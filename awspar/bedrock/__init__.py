@@ -10,7 +10,7 @@ valid answer, through any engine. Sync :func:`invoke` and its awaitable twin :fu
 - ``strategy="race"``: the first successful call wins; the others are cancelled at once (their
   connections closed, so they stop generating) and never retried.
 - ``strategy="first-valid"``: the first answer ``validator`` accepts wins (``"json"``,
-  ``"regex:^SELECT"``, ``"schema:FILE"``, a :mod:`validator <awspar._bedrock_validators>` or any
+  ``"regex:^SELECT"``, ``"schema:FILE"``, a :mod:`validator <awspar.bedrock.validators>` or any
   callable ``text -> bool``); the rest are cancelled once one passes.
 
 ``api="converse"`` (the default) works for every model; ``api="invoke"`` builds the model family's
@@ -20,7 +20,7 @@ Throttling (429) and 503 answers are retried by the engine with backoff and jitt
 :data:`BEDROCK_CONFIG`), but a race's losers never are.
 
 ``stream=True`` uses ConverseStream / InvokeModelWithResponseStream. On the async engine (the
-default when aiohttp is installed) the tokens are decoded as they arrive (:mod:`awspar._bedrock_live`):
+default when aiohttp is installed) the tokens are decoded as they arrive (:mod:`awspar.bedrock.live`):
 a race is won by the first call to produce a token (or, if none produced one, the first to
 finish), the others are cancelled at that moment, and the winner's tokens go to ``on_token`` live
 (:func:`astream` gives them as an async iterator). The other engines hand back each streamed body
@@ -37,20 +37,20 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from awspar._bedrock_answer import BedrockAnswer, answer_from_converse, answer_from_invoke
-from awspar._bedrock_bodies import Api, Generation, Prompt, operation_name, request_params
-from awspar._bedrock_run import STRATEGIES, BedrockCall, BedrockRun, Strategy, Verdict, assemble
-from awspar._bedrock_stream import decode_stream
-from awspar._bedrock_validators import Validator, as_validator, rejection
 from awspar._config import EngineConfig, RetryPolicy
 from awspar._errors import ConfigurationError, ServiceError
 from awspar._models import RawResponse, SignedRequest
+from awspar.bedrock.answer import BedrockAnswer, answer_from_converse, answer_from_invoke
+from awspar.bedrock.bodies import Api, Generation, Prompt, operation_name, request_params
+from awspar.bedrock.run import STRATEGIES, BedrockCall, BedrockRun, Strategy, Verdict, assemble
+from awspar.bedrock.stream import decode_stream
+from awspar.bedrock.validators import Validator, as_validator, rejection
 from awspar.engines import engine_class, get_engine
 
 if TYPE_CHECKING:  # pragma: no cover
     import asyncio
 
-    from awspar._bedrock_live import LiveStreams
+    from awspar.bedrock.live import LiveStreams
 
 __all__ = [
     "BEDROCK_CONFIG",
@@ -303,7 +303,7 @@ def _mode(mode: str | None) -> str:
 
 
 def _live(plan: _Plan, engine: Any, resign: _Resigner) -> LiveStreams:
-    from awspar._bedrock_live import LiveStreams  # lazily: it needs asyncio
+    from awspar.bedrock.live import LiveStreams  # lazily: it needs asyncio
 
     judge = _Judge(plan)
     return LiveStreams(engine, plan.operation, plan.strategy, judge.reject, plan.on_token, resign)
@@ -323,28 +323,16 @@ def _assemble_live(plan: _Plan, outcome: tuple[list[Verdict], int | None, float]
 
 
 def _run_coroutine(make: Callable[[], Any]) -> Any:
-    """Run a coroutine to its end from sync code, in this thread, or in a helper thread when
-    this thread already runs an event loop."""
-    import asyncio
+    """Run a coroutine to its end from sync code, on a private loop in a helper thread (the one
+    sync-over-async portal, :class:`awspar._loop_thread.LoopThread`), so that it works whether or
+    not this thread already runs an event loop."""
+    from awspar._loop_thread import LoopThread
 
+    portal = LoopThread(name="awspar-bedrock")
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(make())
-        except BaseException as exc:  # handed back to the caller's thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, name="awspar-bedrock-stream")
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+        return portal.call(make)
+    finally:
+        portal.close()
 
 
 def invoke(

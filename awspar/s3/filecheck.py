@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from awspar._s3_integrity import Expected, Verification, Verifier, feed_file
+from awspar.s3.integrity import Expected, Verification, Verifier, feed_file
 
 __all__ = ["FileCheck"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from awspar._bedrock_answer import BedrockAnswer
 from awspar._errors import NoWinnerError
 from awspar._models import RawResponse
+from awspar.bedrock.answer import BedrockAnswer
 
 __all__ = [
     "STRATEGIES",

@@ -15,11 +15,11 @@ each one completes. How it goes, per key:
    mid-download fails with ``PreconditionFailed`` instead of mixing two versions.
 3. **Verified.** The length always; the MD5 against a single-part ETag; otherwise the object's
    own checksum, asked for with a ``HeadObject`` with ``ChecksumMode=ENABLED`` (see
-   :mod:`awspar._s3_integrity`; CRC32C/CRC64NVME need ``awscrt``). A large object's file is
-   hashed while its later parts still download (:mod:`awspar._s3_filecheck`).
+   :mod:`awspar.s3.integrity`; CRC32C/CRC64NVME need ``awscrt``). A large object's file is
+   hashed while its later parts still download (:mod:`awspar.s3.filecheck`).
 4. **Written safely.** Into a temporary file beside the target (``.awspar-*.tmp``), renamed over
    the target only once complete and verified. A failure, a cancellation or Ctrl-C leaves no
-   partial or temporary file. Keys are mapped to paths by :mod:`awspar._s3_paths` (traversal
+   partial or temporary file. Keys are mapped to paths by :mod:`awspar.s3.paths` (traversal
    keys are refused per key, never escaped).
 
 Failures do not stop the others: each key's :class:`ObjectResult` carries its error code
@@ -49,7 +49,9 @@ from typing import TYPE_CHECKING, Any
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import ServiceError
 from awspar._models import FileSink, RawResponse, SignedRequest, Span, open_for_update
-from awspar._s3_integrity import (
+from awspar.engines._attempts import Job
+from awspar.engines.plan import MORE, Blocking, Plan, Send, SendEach, Step, arun_plans, run_plans
+from awspar.s3.integrity import (
     Expected,
     Verification,
     expected_from_headers,
@@ -60,15 +62,13 @@ from awspar._s3_integrity import (
     verify_bytes,
     verify_file,
 )
-from awspar._s3_keys import ObjectRef, alist_pages, list_pages
-from awspar._s3_paths import KeyPathError, is_folder_marker, key_to_path, prepare_parent
-from awspar.engines._attempts import Job
-from awspar.engines.plan import MORE, Blocking, Plan, Send, SendEach, Step, arun_plans, run_plans
+from awspar.s3.keys import ObjectRef, alist_pages, list_pages
+from awspar.s3.paths import KeyPathError, is_folder_marker, key_to_path, prepare_parent
 
 if TYPE_CHECKING:  # pragma: no cover
-    from awspar._s3_filecheck import FileCheck
     from awspar.engines.base import Engine
     from awspar.engines.plan import AsyncSender, SyncSender
+    from awspar.s3.filecheck import FileCheck
     from awspar.signer import Signer
 
 __all__ = ["MiB", "ObjectResult", "aget_objects", "get_objects"]
@@ -371,7 +371,7 @@ class _Fetcher:
         """Into a file: start verifying it, with its first ``done`` bytes already there."""
         if obj.tmp is None:
             return
-        from awspar._s3_filecheck import FileCheck
+        from awspar.s3.filecheck import FileCheck
 
         obj.check = FileCheck(obj.tmp, expected)
         if done:

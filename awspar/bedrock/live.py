@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from awspar._bedrock_answer import BedrockAnswer
-from awspar._bedrock_run import Verdict
-from awspar._bedrock_stream import StreamDecoder
 from awspar._errors import AwsparError, IncompleteBodyError, TransportError
 from awspar._models import RawResponse, SignedRequest
+from awspar.bedrock.answer import BedrockAnswer
+from awspar.bedrock.run import Verdict
+from awspar.bedrock.stream import StreamDecoder
 from awspar.engines._attempts import Outcome, RequestRun, Resign, RunPolicy, describe_failure
 from awspar.engines.aio import aiohttp_error, send_as_signed
 
