@@ -50,6 +50,7 @@ __all__ = [
     "RequestRun",
     "Resign",
     "RunPolicy",
+    "RunWindow",
     "cancelled_error",
     "describe_failure",
     "error_code",
@@ -368,6 +369,47 @@ class RequestRun:
         return RawResponse(
             self.index, outcome.status, outcome.headers, outcome.body, spans, error, outcome.path, self.request
         )
+
+
+class RunWindow:
+    """The read-ahead and the order of one run, without I/O: what a driver loop asks before it
+    takes the next job (:meth:`has_room`) and after a request ends (:meth:`finished`, then
+    :meth:`pop_ready` for what may be handed out now). At most ``window`` jobs are taken ahead of
+    the results handed out, and at most ``in_flight`` run at once; ``ordered`` hands results out
+    in input order, else as they finish. ``pending`` maps each running job's index to the
+    driver's handle on it (a future, a task), for cancelling what is left.
+    """
+
+    __slots__ = ("_in_flight", "_next_out", "_ordered", "_ready", "_window", "pending")
+
+    def __init__(self, *, ordered: bool, window: int, in_flight: int | None = None) -> None:
+        self._ordered = ordered
+        self._window = window
+        self._in_flight = window if in_flight is None else in_flight
+        self.pending: dict[int, Any] = {}
+        self._ready: dict[int, RawResponse] = {}
+        self._next_out = 0
+
+    def has_room(self) -> bool:
+        """True when the next job may be taken."""
+        pending = len(self.pending)
+        return pending < self._in_flight and pending + len(self._ready) < self._window
+
+    def started(self, index: int, handle: Any) -> None:
+        self.pending[index] = handle
+
+    def finished(self, response: RawResponse) -> None:
+        del self.pending[response.index]
+        self._ready[response.index] = response
+
+    def pop_ready(self) -> RawResponse | None:
+        """The next result that may be handed out now, or ``None``."""
+        if not self._ordered:
+            return self._ready.popitem()[1] if self._ready else None
+        response = self._ready.pop(self._next_out, None)
+        if response is not None:
+            self._next_out += 1
+        return response
 
 
 def describe_failure(method: str, url: str, what: str, exc: BaseException) -> str:

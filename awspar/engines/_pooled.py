@@ -19,7 +19,7 @@ from typing import Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._models import FileSink, RawResponse, SignedRequest
-from awspar.engines._attempts import Job, Outcome, Postprocess, RequestRun, Resign, RunPolicy
+from awspar.engines._attempts import Job, Outcome, Postprocess, RequestRun, Resign, RunPolicy, RunWindow
 from awspar.engines._urllib3_send import CancelToken
 from awspar.engines.base import Accept, Engine, RaceResult, accepts
 
@@ -166,40 +166,32 @@ class PooledEngine(Engine):
         """Feed jobs to the drivers, at most a window ahead of what has been handed out."""
         policy = RunPolicy.for_run(self.config, self.resign_for(resign), check_stale=not self.signs_itself)
         drivers = self._shared_drivers()
-        window = self._window()
+        window = RunWindow(ordered=ordered, window=self._window())
         stop = threading.Event()
         finished: queue.SimpleQueue[Future[RawResponse]] = queue.SimpleQueue()
-        pending: dict[int, Future[RawResponse]] = {}
-        ready: dict[int, RawResponse] = {}
-        next_out = 0
         numbered = enumerate(jobs)
         exhausted = False
         try:
             while True:
-                while not exhausted and len(pending) + len(ready) < window:
+                while not exhausted and window.has_room():
                     try:
                         index, job = next(numbered)
                     except StopIteration:
                         exhausted = True
                         break
                     future = drivers.submit(self._drive, RequestRun(index, job, policy), stop)
-                    pending[index] = future
+                    window.started(index, future)
                     future.add_done_callback(finished.put)
-                if ordered and next_out in ready:
-                    next_out += 1
-                    yield ready.pop(next_out - 1)
-                    continue
-                if not pending:
-                    return
-                response = finished.get().result()
-                del pending[response.index]
-                if ordered:
-                    ready[response.index] = response
-                else:
+                response = window.pop_ready()
+                if response is not None:
                     yield response
+                    continue
+                if not window.pending:
+                    return
+                window.finished(finished.get().result())
         finally:
             stop.set()
-            for future in pending.values():
+            for future in window.pending.values():
                 future.cancel()
 
     def _drive(self, run: RequestRun, stop: threading.Event) -> RawResponse:

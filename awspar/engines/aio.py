@@ -39,7 +39,7 @@ from awspar._errors import (
 )
 from awspar._loop_thread import LoopThread
 from awspar._models import FileSink, RawResponse, SignedRequest, open_for_update
-from awspar.engines._attempts import Job, Outcome, RequestRun, Resign, RunPolicy, describe_failure
+from awspar.engines._attempts import Job, Outcome, RequestRun, Resign, RunPolicy, RunWindow, describe_failure
 from awspar.engines.base import Accept, Engine, RaceResult, accepts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -244,44 +244,36 @@ class AsyncEngine(Engine):
     async def _drive_jobs(
         self, jobs: Iterable[Job] | AsyncIterable[Job], ordered: bool, sender: _Sender, policy: RunPolicy
     ) -> AsyncIterator[RawResponse]:
-        window = self._window()
         # A task is started only when a slot is free: a task waiting on the semaphore would cost
         # a wake-up per request; the window still lets ordered results run ahead of a slow head.
-        concurrency = self.config.concurrency
+        window = RunWindow(ordered=ordered, window=self._window(), in_flight=self.config.concurrency)
         finished: asyncio.Queue[asyncio.Task[RawResponse]] = asyncio.Queue()
-        pending: dict[int, asyncio.Task[RawResponse]] = {}
-        ready: dict[int, RawResponse] = {}
-        next_out = 0
         next_job = _job_source(jobs)
         index = 0
         exhausted = False
         try:
             while True:
-                while not exhausted and len(pending) < concurrency and len(pending) + len(ready) < window:
+                while not exhausted and window.has_room():
                     job = await next_job()
                     if job is _END:
                         exhausted = True
                         break
                     task = asyncio.ensure_future(sender.drive(RequestRun(index, job, policy)))  # type: ignore[arg-type]
                     task.add_done_callback(finished.put_nowait)
-                    pending[index] = task
+                    window.started(index, task)
                     index += 1
-                if ordered and next_out in ready:
-                    next_out += 1
-                    yield ready.pop(next_out - 1)
-                    continue
-                if not pending:
-                    return
-                response = (await finished.get()).result()
-                del pending[response.index]
-                if ordered:
-                    ready[response.index] = response
-                else:
+                response = window.pop_ready()
+                if response is not None:
                     yield response
+                    continue
+                if not window.pending:
+                    return
+                window.finished((await finished.get()).result())
         finally:
-            for task in pending.values():
+            tasks = list(window.pending.values())
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*pending.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class AsyncPlanSender:
