@@ -21,7 +21,7 @@ from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._models import FileSink, RawResponse, SignedRequest
 from awspar.engines._attempts import Job, Outcome, Postprocess, RequestRun, Resign, RunPolicy, RunWindow
 from awspar.engines._urllib3_send import CancelToken
-from awspar.engines.base import Accept, Engine, RaceResult, accepts
+from awspar.engines.base import Accept, Engine, RaceResult, RaceTally
 
 __all__ = ["InlineExecutor", "PooledEngine", "PooledSender"]
 
@@ -94,7 +94,7 @@ class PooledEngine(Engine):
         return self._run(jobs, ordered=False, resign=resign)
 
     def race(self, jobs: Iterable[Job], accept: Accept | None = None, *, resign: Resign | None = None) -> RaceResult:
-        began = time.perf_counter()
+        tally = RaceTally(accept)
         policy = RunPolicy.for_run(
             self.config, self.resign_for(resign), check_stale=not self.signs_itself, hedging=False
         )
@@ -102,42 +102,31 @@ class PooledEngine(Engine):
         stop = threading.Event()
         drivers = self._new_drivers(min(len(runs), self._driver_threads()) or 1)
         finished: queue.SimpleQueue[Future[RawResponse]] = queue.SimpleQueue()
-        results: dict[int, RawResponse] = {}
-        winner: RawResponse | None = None
 
-        def collect(block: bool) -> RawResponse | None:
-            while len(results) < submitted:
+        def collect(block: bool) -> bool:
+            while len(tally.results) < submitted:
                 try:
                     response = finished.get(block=block).result()
                 except queue.Empty:
-                    return None
-                results[response.index] = response
-                if accepts(accept, response):
-                    return response
-                block = block and len(results) < submitted
-            return None
+                    return False
+                if tally.record(response):
+                    return True
+            return False
 
         submitted = 0
         try:
             for run in runs:
                 drivers.submit(self._drive, run, stop).add_done_callback(finished.put)
                 submitted += 1
-                winner = collect(block=False)
-                if winner is not None:
+                if collect(block=False):
                     break
-            if winner is None:
-                winner = collect(block=True)
-            elapsed = time.perf_counter() - began
+            else:
+                collect(block=True)
         finally:
             stop.set()
             drivers.shutdown(wait=False, cancel_futures=True)
         now = time.perf_counter()
-        for run in runs:
-            if run.index not in results:
-                results[run.index] = run.cancelled(now)
-        return RaceResult(
-            winner, None if winner is None else winner.index, tuple(results[i] for i in range(len(runs))), elapsed
-        )
+        return tally.result(len(runs), lambda index: runs[index].cancelled(now))
 
     def close(self) -> None:
         with self._lock:

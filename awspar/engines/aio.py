@@ -40,7 +40,7 @@ from awspar._errors import (
 from awspar._loop_thread import LoopThread
 from awspar._models import FileSink, RawResponse, SignedRequest, open_for_update
 from awspar.engines._attempts import Job, Outcome, RequestRun, Resign, RunPolicy, RunWindow, describe_failure
-from awspar.engines.base import Accept, Engine, RaceResult, accepts
+from awspar.engines.base import Accept, Engine, RaceResult, RaceTally
 
 if TYPE_CHECKING:  # pragma: no cover
     import aiohttp
@@ -133,35 +133,28 @@ class AsyncEngine(Engine):
     ) -> RaceResult:
         """Race the jobs; losers' tasks are cancelled and their connections closed before this
         returns. Twin of :meth:`Engine.race`."""
-        began = time.perf_counter()
+        tally = RaceTally(accept)
         policy = RunPolicy.for_run(self.config, self.resign_for(resign), hedging=False)
         runs = [RequestRun(index, job, policy) for index, job in enumerate(jobs)]
-        results: dict[int, RawResponse] = {}
-        winner: RawResponse | None = None
         async with self.session() as session:
             sender = _Sender(self, session)
             tasks: dict[asyncio.Future[RawResponse], RequestRun] = {
                 asyncio.ensure_future(sender.drive(run)): run for run in runs
             }
             pending = set(tasks)
+            won = False
             try:
-                while pending and winner is None:
+                while pending and not won:
                     done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     for task in sorted(done, key=lambda t: tasks[t].index):
-                        response = task.result()
-                        results[response.index] = response
-                        if winner is None and accepts(accept, response):
-                            winner = response
-                elapsed = time.perf_counter() - began
+                        won = tally.record(task.result()) or won
             finally:
                 now = time.perf_counter()
                 for task in pending:
-                    results[tasks[task].index] = tasks[task].cancelled(now)
+                    tally.results[tasks[task].index] = tasks[task].cancelled(now)
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
-        return RaceResult(
-            winner, None if winner is None else winner.index, tuple(results[i] for i in range(len(runs))), elapsed
-        )
+        return tally.result(len(runs), lambda index: runs[index].cancelled(now))
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)

@@ -20,6 +20,7 @@ import :mod:`asyncio` when called: the sync path (an AWS Lambda handler) never l
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import (
@@ -38,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import asyncio
     from types import TracebackType
 
-__all__ = ["Accept", "Engine", "Job", "MappedSender", "RaceResult", "accepts"]
+__all__ = ["Accept", "Engine", "Job", "MappedSender", "RaceResult", "RaceTally", "accepts"]
 
 T = TypeVar("T")
 #: Decides whether a 2xx answer may win a race (e.g. "the body parses as JSON").
@@ -75,6 +76,39 @@ def accepts(accept: Accept | None, response: RawResponse) -> bool:
         return bool(accept(response))
     except Exception:
         return False
+
+
+class RaceTally:
+    """The score of one race, without I/O: every engine's race loop records each call's response
+    as it ends (:meth:`record`, True once there is a winner) and builds its :class:`RaceResult`
+    with :meth:`result`, naming what the calls still running became (cancelled losers)."""
+
+    __slots__ = ("_accept", "_began", "_elapsed", "results", "winner")
+
+    def __init__(self, accept: Accept | None) -> None:
+        self._accept = accept
+        self._began = time.perf_counter()
+        self._elapsed: float | None = None
+        self.results: dict[int, RawResponse] = {}
+        self.winner: RawResponse | None = None
+
+    def record(self, response: RawResponse) -> bool:
+        """Note one call's response; True when the race has a winner (this one or an earlier)."""
+        self.results[response.index] = response
+        if self.winner is None and accepts(self._accept, response):
+            self.winner = response
+            self._elapsed = time.perf_counter() - self._began
+        return self.winner is not None
+
+    def result(self, count: int, loser: Callable[[int], RawResponse]) -> RaceResult:
+        """The outcome of ``count`` calls; ``loser(index)`` is the record of a call with no response."""
+        elapsed = self._elapsed if self._elapsed is not None else time.perf_counter() - self._began
+        for index in range(count):
+            if index not in self.results:
+                self.results[index] = loser(index)
+        winner = self.winner
+        return RaceResult(winner, None if winner is None else winner.index,
+                          tuple(self.results[i] for i in range(count)), elapsed)
 
 
 class Engine:

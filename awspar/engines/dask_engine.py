@@ -66,7 +66,7 @@ from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import ConfigurationError, EngineUnavailableError, WorkerCrashedError
 from awspar._models import FileSink, RawResponse, SignedRequest, Span, redact_url
 from awspar.engines._attempts import Job, RequestRun, Resign, RunPolicy, cancelled_error
-from awspar.engines.base import Accept, Engine, RaceResult, accepts
+from awspar.engines.base import Accept, Engine, RaceResult, RaceTally
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client, Future
@@ -340,27 +340,21 @@ class DaskEngine(Engine):
         return self._run(jobs, ordered=False, resign=resign)
 
     def race(self, jobs: Iterable[Job], accept: Accept | None = None, *, resign: Resign | None = None) -> RaceResult:
-        began = time.perf_counter()
+        tally = RaceTally(accept)
         run = _Run(self, self.client, ordered=False, batch_size=1, limit=None, resign=resign)
-        results: dict[int, RawResponse] = {}
-        winner: RawResponse | None = None
         count = 0
         try:
             for number, job in enumerate(jobs):
                 run.submit_new([(number, job)])
                 count += 1
-            while winner is None and len(results) < count:
+            won = False
+            while not won and len(tally.results) < count:
                 for response in run.next_responses():
-                    results[response.index] = response
-                    if winner is None and accepts(accept, response):
-                        winner = response
-            elapsed = time.perf_counter() - began
+                    won = tally.record(response) or won
         finally:
             for index, request in run.abandon():
-                results.setdefault(index, RawResponse(index, error=cancelled_error(0), request=request))
-        return RaceResult(
-            winner, None if winner is None else winner.index, tuple(results[i] for i in range(count)), elapsed
-        )
+                tally.results.setdefault(index, RawResponse(index, error=cancelled_error(0), request=request))
+        return tally.result(count, lambda index: RawResponse(index, error=cancelled_error(0)))
 
     def _run(self, jobs: Iterable[Job], ordered: bool, resign: Resign | None) -> Iterator[RawResponse]:
         client = self.client
