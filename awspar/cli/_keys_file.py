@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from awspar._errors import ConfigurationError
@@ -20,14 +20,17 @@ __all__ = ["key_lines"]
 def key_lines(source: str) -> Iterator[str]:
     """The lines of the file ``source`` (``"-"``: standard input), line endings kept.
 
-    The file is opened now (an ``OSError`` is the caller's to report) and read as it is consumed.
+    The file is checked now (an ``OSError`` is the caller's to report) and read as the lines are
+    consumed: a run that stops before it needs them leaves no file open.
     """
     if source == "-":
-        return _decoded(sys.stdin.buffer, "standard input", close=False)
-    return _decoded(open(source, "rb"), repr(source), close=True)  # closed by _decoded
+        return _decoded(lambda: sys.stdin.buffer, "standard input", close=False)
+    open(source, "rb").close()
+    return _decoded(lambda: open(source, "rb"), repr(source), close=True)
 
 
-def _decoded(stream: BinaryIO, name: str, *, close: bool) -> Iterator[str]:
+def _decoded(opener: Callable[[], BinaryIO], name: str, *, close: bool) -> Iterator[str]:
+    stream = opener()
     offset = 0  # of the line in the file, for the message
     try:
         for number, line in enumerate(stream, 1):

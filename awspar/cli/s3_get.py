@@ -4,7 +4,7 @@ Thin: it reads the arguments, calls :func:`awspar.s3.get_objects`, draws a progr
 terminal, and prints a summary (or one JSON report). Exit codes: 0 when every object arrived
 verified, 1 when some failed, 2 for bad usage or configuration (missing credentials included),
 3 when nothing could be reached (unreachable endpoint, no such bucket, access denied for all),
-130 when interrupted. Errors are one line each, without a traceback.
+130 when interrupted. Errors are one line each, without a traceback (``awspar --debug`` shows it).
 """
 
 from __future__ import annotations
