@@ -4,24 +4,14 @@ listings against real servers are in test_s3_moto.py and test_s3_fetch.py)."""
 from __future__ import annotations
 
 import asyncio
-import io
-import sys
 
 import pytest
 
-from awspar.s3.keys import ObjectRef, alist_pages, keys_from_lines, read_key_file
+from awspar.s3.keys import ObjectRef, alist_pages, keys_from_lines
 
 
 def test_lines_keep_spaces_and_skip_blanks() -> None:
     assert list(keys_from_lines([" a \n", "\n", "b\r\n", "c"])) == [" a ", "b", "c"]
-
-
-def test_key_file_and_stdin(tmp_path, monkeypatch) -> None:
-    path = tmp_path / "keys.txt"
-    path.write_text("x/1\nünï cødé\n\n", encoding="utf-8")
-    assert list(read_key_file(str(path))) == ["x/1", "ünï cødé"]
-    monkeypatch.setattr(sys, "stdin", io.StringIO("from/stdin\n"))
-    assert list(read_key_file("-")) == ["from/stdin"]
 
 
 def _pages(n_pages: int, per_page: int, fail_at: int | None = None):

@@ -9,7 +9,6 @@ bounded by the few pages queued, however large the bucket.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import asyncio
 
-__all__ = ["FetchPage", "ObjectRef", "alist_pages", "keys_from_lines", "list_pages", "read_key_file"]
+__all__ = ["FetchPage", "ObjectRef", "alist_pages", "keys_from_lines", "list_pages"]
 
 #: ``await fetch_page(continuation_token)`` -> one parsed ListObjectsV2 page.
 FetchPage = Callable[[Any], Awaitable[dict[str, Any]]]
@@ -41,18 +40,6 @@ def keys_from_lines(lines: Iterable[str]) -> Iterator[str]:
         key = line.rstrip("\r\n") if line.endswith("\n") else line
         if key:
             yield key
-
-
-def read_key_file(source: str) -> Iterator[str]:
-    """Keys from the file ``source``, or from standard input when ``source`` is ``"-"``.
-
-    Read lazily, so a list of millions of keys is never held in memory at once.
-    """
-    if source == "-":
-        yield from keys_from_lines(sys.stdin)
-        return
-    with open(source, encoding="utf-8", newline="") as handle:
-        yield from keys_from_lines(handle)
 
 
 async def alist_pages(fetch_page: FetchPage, *, pages_ahead: int = _PAGES_AHEAD) -> AsyncIterator[list[ObjectRef]]:
