@@ -510,3 +510,21 @@ def test_botocore_session_checks_the_profile_at_once(monkeypatch, tmp_path) -> N
     with pytest.raises(ConfigurationError, match="nope") as raised:
         botocore_session("nope")
     assert "\n" not in str(raised.value)
+
+
+def test_sessions_awspar_makes_share_one_model_loader_but_not_credentials(tmp_path, monkeypatch) -> None:
+    """A second Signer reads the S3 model from the process's one loader (parsed once), while each
+    session still resolves its own profile's credentials."""
+    from awspar.signer import botocore_session
+
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[one]\naws_access_key_id = AKIDONE\naws_secret_access_key = s1\n"
+                           "[two]\naws_access_key_id = AKIDTWO\naws_secret_access_key = s2\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    one, two = botocore_session("one"), botocore_session("two")
+    assert one.get_component("data_loader") is two.get_component("data_loader")
+    assert botocore.session.Session().get_component("data_loader") is not one.get_component("data_loader")
+    assert (one.get_credentials().access_key, two.get_credentials().access_key) == ("AKIDONE", "AKIDTWO")
+    url = Signer("s3", session=two, region="us-east-1").presign("GetObject", {"Bucket": "b", "Key": "k"}).url
+    assert "AKIDTWO" in url

@@ -338,11 +338,25 @@ def botocore_session(profile: str | None = None) -> botocore.session.Session:
     same as through boto3, and not importing boto3 (and the s3transfer it loads) saves about
     40 ms of start-up per process (a CLI run, a Lambda cold start).
     """
-    session = botocore.session.Session(profile=profile)
+    session = _sharing_models(botocore.session.Session(profile=profile))
     try:
         session.get_scoped_config()
     except botocore.exceptions.BotoCoreError as exc:  # no such profile, a config file that does not parse
         raise _config_error(exc, profile) from None
+    return session
+
+
+_MODELS: list[Any] = []  # the process's one botocore data loader, once a session of awspar's has made it
+
+
+def _sharing_models(session: botocore.session.Session) -> botocore.session.Session:
+    """``session`` (one awspar made) reading service models through the process's one loader,
+    whose cache keeps every model parsed once: a second Signer costs ~6 ms instead of ~90 ms
+    (the S3 model's JSON read and parsed again). Credentials stay the session's own."""
+    if _MODELS:
+        session.register_component("data_loader", _MODELS[0])
+    else:
+        _MODELS.append(session.get_component("data_loader"))
     return session
 
 
@@ -380,9 +394,11 @@ def _client_session(session: Any, profile: str | None) -> Any:
     import boto3  # here only: a Signer built on a botocore session never loads boto3
 
     try:
-        return boto3.Session(profile_name=profile)
+        made = boto3.Session(profile_name=profile)
     except botocore.exceptions.BotoCoreError as exc:
         raise _config_error(exc, profile) from None
+    _sharing_models(made._session)
+    return made
 
 
 def _config_error(exc: Exception, profile: str | None) -> ConfigurationError:
