@@ -400,7 +400,7 @@ def invoke(
     threading.Thread(target=_warm_parser, args=(plan.operation,), daemon=True).start()
     engine = _engine(chosen, config) if owned else engine
     try:
-        if plan.stream and engine.name == "async":
+        if plan.stream and engine.native_async:
             return _assemble_live(plan, _run_coroutine(lambda: _live(plan, engine, resigner).run(requests)))
         judge = _Judge(plan)
         began = time.perf_counter()
@@ -462,7 +462,7 @@ async def ainvoke(
     threading.Thread(target=_warm_parser, args=(plan.operation,), daemon=True).start()
     engine = await asyncio.to_thread(_engine, chosen, config) if owned else engine
     try:
-        if plan.stream and engine.name == "async":
+        if plan.stream and engine.native_async:
             return _assemble_live(plan, await _live(plan, engine, resigner).run(requests))
         judge = _Judge(plan)
         began = time.perf_counter()
