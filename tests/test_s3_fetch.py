@@ -233,3 +233,19 @@ def test_a_stuck_clean_up_ends_with_a_clear_error(monkeypatch) -> None:
     with pytest.raises(RuntimeError, match=r"did not finish cleaning up within 0.5 s"):
         results.close()
     assert time.monotonic() - began < 5
+
+
+def test_mode_auto_is_chosen_in_the_library(server, session, monkeypatch) -> None:
+    """mode="auto" (the CLI's default) works from Python too: threads for one wave of named keys,
+    async for more or for keys not counted up front, threads when aiohttp is not installed."""
+    from awspar import s3
+
+    assert s3.auto_mode(3, None, 10) == "threads"
+    assert s3.auto_mode(None, None, 10) == "async" and s3.auto_mode(3, "p/", 10) == "async"
+    keys = ["with space.txt", "plus+sign.txt"]
+    named = {r.key: r.data for r in get_objects("odd", keys, mode="auto", session=session, endpoint_url=server.url)}
+    streamed = {r.key: r.data for r in get_objects("odd", iter(keys), mode="auto", session=session,
+                                                   endpoint_url=server.url)}
+    assert named == streamed == {"with space.txt": b"space", "plus+sign.txt": b"plus"}
+    monkeypatch.setattr(s3, "_installed", lambda module: False)
+    assert s3.auto_mode(None, None, 10) == "threads"

@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 import typer
 
-from awspar._config import DEFAULT_CONFIG
 from awspar._errors import ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
 from awspar.cli._options import Profile, Region, S3EndpointUrl
@@ -93,6 +92,7 @@ def s3_get_command(
       awspar s3-get my-bucket --prefix 2026/ --out /shared/data --mode dask --scheduler tcp://10.0.0.5:8786
     """
     from awspar.engines import ENGINE_NAMES
+    from awspar.s3 import auto_mode
 
     if mode != "auto" and mode not in ENGINE_NAMES:
         fail(f"--mode {mode!r} is not one of: auto, {', '.join(ENGINE_NAMES)}")
@@ -107,7 +107,7 @@ def s3_get_command(
     cluster = dask_scheduler(mode, scheduler)
     key_source, total = _keys(keys or [], keys_from)
     if mode == "auto":
-        mode = _auto_mode(total, prefix, concurrency)
+        mode = auto_mode(total, prefix, concurrency)
     show_progress = not stdout and not as_json and sys.stderr.isatty()
     run = _Run(total, show_progress, mode)
     try:
@@ -136,26 +136,6 @@ def s3_get_command(
     except OSError as exc:
         fail(f"cannot write: {exc.strerror or exc}", EXIT_USAGE)
     raise typer.Exit(run.finish(bucket, as_json, to_stderr=stdout))
-
-
-def _auto_mode(total: int | None, prefix: str | None, concurrency: int | None) -> str:
-    """``threads`` when the keys are all named on the command line and go out in one wave, else
-    ``async``. One wave is over in about one round trip, so what the user waits for is start-up,
-    and the threads engine starts ~150 ms sooner (no aiohttp to import: about as long as the
-    requests themselves); past one wave, the async engine's lower CPU per request wins. Without
-    the ``async`` extra it is always ``threads``: the user did not ask for a missing engine."""
-    one_wave = total is not None and prefix is None and total <= (concurrency or DEFAULT_CONFIG.concurrency)
-    return "threads" if one_wave or not _installed("aiohttp") else "async"
-
-
-def _installed(module: str) -> bool:
-    """Whether ``module`` could be imported, without importing it."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a module hidden or half-imported
-        return False
 
 
 def _keys(keys: list[str], keys_from: str | None) -> tuple[Iterator[str], int | None]:

@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.s3.filecheck import FileCheck
     from awspar.signer import Signer
 
-__all__ = ["MiB", "ObjectResult", "aget_objects", "get_objects"]
+__all__ = ["MiB", "ObjectResult", "aget_objects", "auto_mode", "get_objects"]
 
 MiB = 1024 * 1024
 _MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -554,6 +554,35 @@ async def _arefs(
         for ref in page:
             yield ref
 
+def auto_mode(named: int | None, prefix: str | None, concurrency: int | None) -> str:
+    """The engine ``mode="auto"`` takes: ``threads`` when the keys are all named (``named`` of
+    them, ``None`` when not known up front) and go out in one wave, else ``async``. One wave is
+    over in about one round trip, so what the user waits for is start-up, and the threads engine
+    starts ~150 ms sooner (no aiohttp to import: about as long as the requests themselves); past
+    one wave, the async engine's lower CPU per request wins. Without the ``async`` extra it is
+    always ``threads``: the user did not ask for a missing engine."""
+    one_wave = named is not None and prefix is None and named <= (concurrency or DEFAULT_CONFIG.concurrency)
+    return "threads" if one_wave or not _installed("aiohttp") else "async"
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` could be imported, without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module hidden or half-imported
+        return False
+
+
+def _named_count(keys: Any) -> int | None:
+    if isinstance(keys, str):
+        return 1
+    if keys is None:
+        return 0
+    return len(keys) if isinstance(keys, (list, tuple, set, frozenset, dict)) else None
+
+
 def _resolve(
     mode: str, concurrency: int | None, config: EngineConfig | None, signer: Signer | None,
     session: Any, region: str | None, endpoint_url: str | None, profile: str | None,
@@ -603,6 +632,8 @@ async def aget_objects(
     >>> async for result in aget_objects("my-bucket", prefix="2026/11/", out_dir="data"):  # doctest: +SKIP
     ...     print(result.key, result.ok, result.error_code)
     """
+    if mode == "auto":
+        mode = auto_mode(_named_count(keys), prefix, concurrency or (config.concurrency if config else None))
     fetcher, engine, own_engine, workers = _prepare(
         bucket, out_dir=out_dir, mode=mode, concurrency=concurrency, config=config, engine=engine,
         signer=signer, session=session, region=region, endpoint_url=endpoint_url, profile=profile,
@@ -655,7 +686,7 @@ def get_objects(
     - ``out_dir``: write each object to ``out_dir/<key>`` (safely; see the module docstring);
       without it each result carries the bytes in ``data``.
     - ``mode``: the engine (``sequential``, ``threads``, ``async``, ``subinterpreters``,
-      ``processes``, ``boto3``), or pass a ready ``engine`` (shared, not closed; whatever its own
+      ``processes``, ``boto3``, ``dask``, or ``auto``: see :func:`auto_mode`), or pass a ready ``engine`` (shared, not closed; whatever its own
       ``resign``, stale requests of this fetch are re-signed by this call's signer, per call, so
       that a re-signed part keeps its ``Range``); ``concurrency`` / ``config`` tune it.
     - ``signer`` or ``session`` / ``profile`` / ``region`` / ``endpoint_url``: whose credentials
@@ -675,6 +706,8 @@ def get_objects(
     >>> for result in get_objects("my-bucket", ["a.txt", "b.txt"], out_dir="data"):  # doctest: +SKIP
     ...     print(result.key, result.ok, result.size, result.error_code)
     """
+    if mode == "auto":
+        mode = auto_mode(_named_count(keys), prefix, concurrency or (config.concurrency if config else None))
     fetcher, engine, own_engine, workers = _prepare(
         bucket, out_dir=out_dir, mode=mode, concurrency=concurrency, config=config, engine=engine,
         signer=signer, session=session, region=region, endpoint_url=endpoint_url, profile=profile,
