@@ -174,6 +174,20 @@ def test_retryable_answers_are_retried_until_they_succeed(make_engine: Callable[
 
 
 @pytest.mark.timeout(60)
+def test_every_attempt_the_server_saw_is_a_span(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    """Connection resets on reused connections are retried by the one retry policy, never by the
+    HTTP client on its own: the spans count every request the server received."""
+    config = EngineConfig(concurrency=4, retry=RetryPolicy(max_attempts=20, base_delay=0.001, max_delay=0.005))
+    engine = make_engine(config)
+    assert all(r.ok for r in engine.map(get(signer, k) for k in KEYS[:4]))  # connections open, to be reused
+    server.reset_stats()
+    server.configure(EndpointBehaviour(faults=FaultRates(reset=0.5), seed=3))
+    responses = list(engine.map(get(signer, k) for k in KEYS[:20]))
+    assert [r.body for r in responses] == [BODIES[k] for k in KEYS[:20]]
+    assert server.stats()["requests"] == sum(r.attempts for r in responses) > 20
+
+
+@pytest.mark.timeout(60)
 def test_retries_stop_at_max_attempts(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
     server.configure(EndpointBehaviour(faults=FaultRates(slowdown=1.0)))
     responses = list(make_engine(EngineConfig(concurrency=4, retry=FAST_RETRY)).map(get(signer, k) for k in KEYS[:4]))
