@@ -60,7 +60,9 @@ class EngineConfig:
     - ``retry``: a :class:`RetryPolicy`.
     - ``hedge_after``: opt-in hedging. ``None`` (default) never hedges; a float sends a duplicate
       of a request that has run longer than that many seconds; a string ``"p95"`` (any
-      percentile) hedges after that percentile of the latencies seen so far in the run.
+      percentile) hedges after that percentile of the latencies seen so far in the run (once
+      ten are known; a request already running then is hedged as soon as it is slower). The
+      sequential engine refuses it: it never has a second request in flight.
     - ``resign_margin``: a request whose signature expires within this many seconds is re-signed
       before it is sent (default 30).
     - ``workers``: worker count for the process and subinterpreter engines

@@ -75,6 +75,7 @@ def make_engine(request: pytest.FixtureRequest, server: ObjectServer) -> Iterato
         made.append(engine)
         return engine
 
+    make.mode = request.param  # type: ignore[attr-defined]
     yield make
     for engine in made:
         engine.close()
@@ -331,6 +332,10 @@ def test_hedge_answers_for_a_stalled_request(make_engine: Callable[..., Engine],
     hedged = [k for k in KEYS if [planner.decide(f"GET /{BUCKET}/{k}").fault for _ in range(2)] == ["stall", None]][:2]
     quick = keys_where(EndpointBehaviour(faults=FaultRates(stall=0.5, stall_s=3.0), seed=11), None, 2)
     assert len(hedged) == 2, "pick another seed"
+    if make_engine.mode == "sequential":  # type: ignore[attr-defined]
+        with pytest.raises(ConfigurationError, match="cannot hedge"):
+            make_engine(EngineConfig(concurrency=8, hedge_after=0.2))
+        return
     engine = make_engine(EngineConfig(concurrency=8, hedge_after=0.2))
     assert engine.send(get(signer, KEYS[-1])).ok  # workers up, so that the primary reaches the server first
     server.configure(behaviour)
@@ -344,6 +349,29 @@ def test_hedge_answers_for_a_stalled_request(make_engine: Callable[..., Engine],
     assert all([s.outcome for s in r.spans] == ["ok"] for r in responses[2:])
     if engine.name != "boto3":  # the stalled primaries were hung up on long before their 3 s stall ended
         assert eventually(lambda: server.stats()["cancellations"] >= 2, timeout=1.5), server.stats()
+
+
+@pytest.mark.timeout(60)
+def test_a_percentile_hedge_covers_requests_that_began_while_it_warmed_up(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    """hedge_after="p95": a request that stalls before ten latencies are known is hedged as soon
+    as they are, instead of never."""
+    if make_engine.mode == "sequential":  # type: ignore[attr-defined]
+        with pytest.raises(ConfigurationError, match="cannot hedge"):
+            make_engine(EngineConfig(concurrency=16, hedge_after="p95"))
+        return
+    behaviour = EndpointBehaviour(faults=FaultRates(stall=0.5, stall_s=4.0), seed=11)
+    planner = FaultPlanner(behaviour)
+    decided = {k: [planner.decide(f"GET /{BUCKET}/{k}").fault for _ in range(2)] for k in KEYS}
+    stalled = next(k for k in KEYS if decided[k] == ["stall", None])
+    quick = [k for k in KEYS if decided[k][0] is None][:12]
+    engine = make_engine(EngineConfig(concurrency=16, hedge_after="p95"))
+    assert engine.send(get(signer, KEYS[-1])).ok  # workers up, so that the first request reaches the server first
+    server.configure(behaviour)
+    began = time.perf_counter()
+    responses = list(engine.map(get(signer, k) for k in [stalled, *quick]))
+    assert time.perf_counter() - began < 3.0  # not the 4 s stall
+    assert [r.body for r in responses] == [BODIES[k] for k in [stalled, *quick]]
+    assert [s.outcome for s in responses[0].spans] == ["cancelled", "hedge"]
 
 
 @pytest.mark.timeout(60)

@@ -8,7 +8,7 @@ asyncio, processes...) steps through::
     while True:
         request = run.prepare()              # re-signs a stale request, or ends the run
         if isinstance(request, RawResponse): return request
-        outcomes = <one attempt, maybe hedged, with run.hedge_delay()>
+        outcomes = <one attempt, hedged if run.hedged, when run.hedge_due_in(start) says>
         step = run.record(outcomes)          # seconds to back off, or the final RawResponse
         if isinstance(step, RawResponse): return step
         <sleep step seconds>
@@ -76,6 +76,8 @@ _XML_CODE = re.compile(rb"<Code>\s*([^<\s]+)\s*</Code>")
 _JSON_CODE = re.compile(rb'"(?:__type|code|Code)"\s*:\s*"([^"]+)"')
 # A percentile hedge waits for this many latencies before it fires.
 HEDGE_MIN_SAMPLES = 10
+#: While a percentile hedge warms up, a driver checks this often whether it is known yet (seconds).
+HEDGE_WARMUP_POLL = 0.02
 _HEDGE_WINDOW = 1000
 
 
@@ -196,7 +198,8 @@ class HedgeTracker:
     """When to send a duplicate: a fixed delay, or a percentile of the latencies seen in this run.
 
     Thread-safe; one per run. Latencies are those of successful first answers; the percentile
-    uses the last 1,000 and needs :data:`HEDGE_MIN_SAMPLES` before a percentile hedge fires.
+    uses the last 1,000 and needs :data:`HEDGE_MIN_SAMPLES` before a percentile hedge fires (an
+    attempt already running then is hedged at once if it is slower than the percentile).
     """
 
     def __init__(self, hedge_after: float | str) -> None:
@@ -308,9 +311,18 @@ class RequestRun:
             self.request = request
         return request
 
-    def hedge_delay(self) -> float | None:
-        """Seconds after which this attempt gets a duplicate, or ``None``."""
-        return self.policy.hedge.delay() if self.policy.hedge is not None else None
+    @property
+    def hedged(self) -> bool:
+        """Whether this run's attempts may get a duplicate."""
+        return self.policy.hedge is not None
+
+    def hedge_due_in(self, started: float) -> float | None:
+        """Seconds from now until the attempt that began at ``started`` gets a duplicate (0 when
+        overdue), or ``None`` while a percentile hedge is still warming up: the driver waits
+        :data:`HEDGE_WARMUP_POLL` and asks again, so an attempt that began before enough
+        latencies were seen is hedged as soon as the percentile is known and it is slower."""
+        delay = self.policy.hedge.delay() if self.policy.hedge is not None else None
+        return None if delay is None else max(0.0, started + delay - time.perf_counter())
 
     def record(self, outcomes: list[Outcome], won: int = 0) -> float | RawResponse:
         """Take one attempt's outcomes, in start order (the primary, then a hedge if one was sent);

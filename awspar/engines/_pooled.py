@@ -19,7 +19,16 @@ from typing import Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._models import FileSink, RawResponse, SignedRequest
-from awspar.engines._attempts import Job, Outcome, Postprocess, RequestRun, Resign, RunPolicy, RunWindow
+from awspar.engines._attempts import (
+    HEDGE_WARMUP_POLL,
+    Job,
+    Outcome,
+    Postprocess,
+    RequestRun,
+    Resign,
+    RunPolicy,
+    RunWindow,
+)
 from awspar.engines._urllib3_send import CancelToken
 from awspar.engines.base import Accept, Engine, RaceResult, RaceTally
 
@@ -191,11 +200,10 @@ class PooledEngine(Engine):
             request = run.prepare()
             if isinstance(request, RawResponse):
                 return request
-            delay = run.hedge_delay()
-            if delay is None:
-                outcomes, won = [self._attempt(run, request)], 0
+            if run.hedged:
+                outcomes, won = self._hedged_attempt(run, request)
             else:
-                outcomes, won = self._hedged_attempt(run, request, delay)
+                outcomes, won = [self._attempt(run, request)], 0
             step = run.record(outcomes, won)
             if isinstance(step, RawResponse):
                 return step
@@ -224,12 +232,16 @@ class PooledEngine(Engine):
         future.add_done_callback(lambda _: self._slots.release())
         return future, cancel
 
-    def _hedged_attempt(self, run: RequestRun, request: SignedRequest, delay: float) -> tuple[list[Outcome], int]:
-        """The primary attempt, and a duplicate if it has not answered after ``delay`` seconds."""
+    def _hedged_attempt(self, run: RequestRun, request: SignedRequest) -> tuple[list[Outcome], int]:
+        """The primary attempt, and a duplicate if it has not answered when the hedge is due."""
         starts = [time.perf_counter()]
         primary, primary_cancel = self._launch(run, request)
-        if wait([primary], timeout=delay).done:
-            return [primary.result()], 0
+        while True:
+            due = run.hedge_due_in(starts[0])
+            if wait([primary], timeout=HEDGE_WARMUP_POLL if due is None else due).done:
+                return [primary.result()], 0
+            if due is not None:
+                break
         got_slot = False
         while not got_slot and not primary.done():
             got_slot = self._slots.acquire(timeout=_HEDGE_SLOT_POLL)

@@ -39,7 +39,16 @@ from awspar._errors import (
 )
 from awspar._loop_thread import LoopThread
 from awspar._models import FileSink, RawResponse, SignedRequest, open_for_update
-from awspar.engines._attempts import Job, Outcome, RequestRun, Resign, RunPolicy, RunWindow, describe_failure
+from awspar.engines._attempts import (
+    HEDGE_WARMUP_POLL,
+    Job,
+    Outcome,
+    RequestRun,
+    Resign,
+    RunPolicy,
+    RunWindow,
+    describe_failure,
+)
 from awspar.engines.base import Accept, Engine, RaceResult, RaceTally
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -331,15 +340,14 @@ class _Sender:
             request = run.prepare()
             if isinstance(request, RawResponse):
                 return request
-            delay = None if attempt is not None else run.hedge_delay()
             entry = run.track(_nothing)  # cancelling the task is what stops the attempt
             try:
-                if delay is None:
+                if attempt is None and run.hedged:
+                    outcomes, won = await self._hedged(run, request)
+                else:
                     async with self._slots:
                         sent = self._send(request, run.sink) if attempt is None else attempt(request)
                         outcomes, won = [await sent], 0
-                else:
-                    outcomes, won = await self._hedged(request, run.sink, delay)
             finally:
                 run.untrack(entry)
             step = run.record(outcomes, won)
@@ -347,16 +355,22 @@ class _Sender:
                 return step
             await asyncio.sleep(step)
 
-    async def _hedged(self, request: SignedRequest, sink: FileSink | None, delay: float) -> tuple[list[Outcome], int]:
-        """The primary attempt, and a duplicate (holding its own slot) if it is slower than ``delay``."""
+    async def _hedged(self, run: RequestRun, request: SignedRequest) -> tuple[list[Outcome], int]:
+        """The primary attempt, and a duplicate (holding its own slot) if it has not answered when
+        the hedge is due."""
+        sink = run.sink
         starts = [time.perf_counter()]
         primary = asyncio.ensure_future(self._slotted(request, sink, acquire=True))
         hedge: asyncio.Future[Outcome] | None = None
         slot: asyncio.Future[Any] | None = None
         try:
-            done, _ = await asyncio.wait({primary}, timeout=delay)
-            if done:
-                return [primary.result()], 0
+            while True:
+                due = run.hedge_due_in(starts[0])
+                done, _ = await asyncio.wait({primary}, timeout=HEDGE_WARMUP_POLL if due is None else due)
+                if done:
+                    return [primary.result()], 0
+                if due is not None:
+                    break
             slot = asyncio.ensure_future(self._slots.acquire())
             await asyncio.wait({primary, slot}, return_when=asyncio.FIRST_COMPLETED)
             if primary.done():
