@@ -20,7 +20,8 @@ import typer
 
 from awspar._errors import ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
-from awspar.cli._options import Profile, Region, S3EndpointUrl
+from awspar._config import DEFAULT_CONFIG
+from awspar.cli._options import Profile, Region, S3EndpointUrl, Timeout, retries_option, with_retry_options
 from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, fail, plural
 
 __all__ = ["register", "s3_get_command"]
@@ -62,6 +63,8 @@ def s3_get_command(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Requests in flight at most (default: 32).")
     ] = None,
+    retries: retries_option(DEFAULT_CONFIG.retry) = None,
+    timeout: Timeout = None,
     region: Region = None,
     endpoint_url: S3EndpointUrl = None,
     profile: Profile = None,
@@ -115,7 +118,8 @@ def s3_get_command(
 
         results = get_objects(
             bucket, key_source, prefix=prefix, out_dir=None if stdout else (out or "."), mode=mode,
-            concurrency=concurrency, region=region, endpoint_url=endpoint_url, profile=profile,
+            concurrency=concurrency, config=with_retry_options(DEFAULT_CONFIG, retries, timeout), region=region,
+            endpoint_url=endpoint_url, profile=profile,
             overwrite=overwrite, skip_existing=skip_existing, on_progress=run.on_bytes,
         )
         try:
