@@ -28,6 +28,10 @@ Retries, backoff and re-signing of expired URLs are the engine's (:class:`~awspa
 with the signer's ``resign`` passed per call (``resign=``), so a caller's shared engine works too.
 A listing error (say ``NoSuchBucket``) ends the whole run with :class:`~awspar.ServiceError`.
 
+Uploads are the other way round: :func:`put_objects` / :func:`aput_objects` (in
+:mod:`awspar.s3.upload`) put files, directories or ``(key, bytes)`` to a bucket, each object
+checked by S3 against its checksum, large ones as multipart uploads aborted on any failure.
+
 How it runs: each key is a *plan* (:meth:`_Fetcher.plan`, a generator without I/O, see
 :mod:`awspar.engines.plan`) and each runtime runs whole plans where the work is: as tasks on the
 event loop for the async engine (no thread hop per object), inside ``concurrency`` worker threads
@@ -71,7 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.s3.filecheck import FileCheck
     from awspar.signer import Signer
 
-__all__ = ["MiB", "ObjectResult", "aget_objects", "auto_mode", "get_objects"]
+__all__ = ["CHECKSUMS", "MiB", "ObjectResult", "aget_objects", "aput_objects", "auto_mode", "get_objects", "put_objects"]
 
 MiB = 1024 * 1024
 _MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -734,17 +738,7 @@ def _prepare(
     if skip_existing and overwrite:
         raise ValueError("choose skip_existing or overwrite, not both")
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
-    own_engine = engine is None
-    if engine is None:
-        from awspar.engines import get_engine
-
-        options: dict[str, Any] = {}
-        if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
-            import boto3
-
-            options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
-                       "endpoint_url": endpoint_url}
-        engine = get_engine(mode, config, **options)  # re-signing is per run: see _run_in_threads
+    engine, own_engine = _engine_for(mode, config, engine, session, region, endpoint_url, profile)
     if presigned is None:
         presigned = not engine.signs_itself  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
@@ -756,6 +750,25 @@ def _prepare(
         verify_checksums=verify_checksums, on_progress=on_progress,
     )
     return fetcher, engine, own_engine, engine.config.concurrency
+
+
+def _engine_for(
+    mode: str, config: EngineConfig, engine: Engine | None, session: Any, region: str | None,
+    endpoint_url: str | None, profile: str | None,
+) -> tuple[Engine, bool]:
+    """The run's engine (``engine`` when given, else a new one of ``mode``) and whether this
+    call made it (and so closes it). Re-signing is per run (``plan_sender(resign)``), not the engine's."""
+    if engine is not None:
+        return engine, False
+    from awspar.engines import get_engine
+
+    options: dict[str, Any] = {}
+    if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
+        import boto3
+
+        options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
+                   "endpoint_url": endpoint_url}
+    return get_engine(mode, config, **options), True
 
 
 def _run_in_threads(fetcher: _Fetcher, engine: Engine, keys: Any, prefix: str | None, workers: int) -> Iterator[ObjectResult]:
@@ -807,3 +820,6 @@ def _on_loop_thread(make: Callable[[], AsyncIterator[ObjectResult]], engine: Any
         yield from portal.iterate(make, _HANDOFF, unwind_timeout=_CLEANUP_WAIT, stuck=stuck)
     finally:
         portal.close()
+
+
+from awspar.s3.upload import CHECKSUMS, aput_objects, put_objects  # noqa: E402 - it builds on the names above
