@@ -54,7 +54,9 @@ from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import ServiceError
 from awspar._models import FileSink, RawResponse, SignedRequest, Span, open_for_update
 from awspar.engines._attempts import Job
-from awspar.engines.plan import MORE, Blocking, Plan, Send, SendEach, Step, arun_plans, run_plans
+from awspar.engines.plan import (
+    MORE, Blocking, Plan, Send, SendEach, Step, arun_plans, closing, on_loop_thread, run_plans,
+)
 from awspar.s3.integrity import (
     Expected,
     Verification,
@@ -722,7 +724,7 @@ def get_objects(
         results = _on_loop_thread(lambda: _arun_on_loop(fetcher, engine, keys, prefix, workers), engine)
     else:
         results = _run_in_threads(fetcher, engine, keys, prefix, workers)
-    return _closing(results, engine if own_engine else None)
+    return closing(results, engine if own_engine else None)
 
 
 def _prepare(
@@ -789,37 +791,18 @@ async def _arun_on_loop(fetcher: _Fetcher, engine: Any, keys: Any, prefix: str |
             yield result
 
 
-def _closing(results: Iterator[ObjectResult], engine: Engine | None) -> Iterator[ObjectResult]:
-    """``results``, then ``engine`` closed (when this call made it), however the iteration ends."""
-    try:
-        yield from results
-    finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
-        if engine is not None:
-            engine.close()
-
-
 def _on_loop_thread(make: Callable[[], AsyncIterator[ObjectResult]], engine: Any) -> Iterator[ObjectResult]:
-    """Run an async iterator on a private loop (of the engine's kind) in a helper thread and hand
-    its items over.
+    """The fetch on a private loop in a helper thread (:func:`~awspar.engines.plan.on_loop_thread`).
 
-    Leaving early (``break``, an exception, Ctrl-C in the caller) cancels the iterator and waits
-    for its clean-up (temporary files removed) before returning, at most :data:`_CLEANUP_WAIT`
-    seconds: past that, :class:`RuntimeError` says that the clean-up is stuck (the loop thread is
-    a daemon and is left behind) instead of the caller hanging.
+    Leaving early (``break``, an exception, Ctrl-C in the caller) cancels the fetch and waits for
+    its clean-up (temporary files removed) at most :data:`_CLEANUP_WAIT` seconds: past that,
+    :class:`RuntimeError` says that the clean-up is stuck (the loop thread is a daemon and is left
+    behind) instead of the caller hanging.
     """
-    from awspar._loop_thread import LoopThread  # lazily: it needs asyncio, which awspar.s3 does not load
-    from awspar.engines.aio import loop_factory
-
-    portal = LoopThread(loop_factory(getattr(engine, "event_loop", "asyncio")), name="awspar-s3")
     stuck = (f"awspar.s3: the fetch did not finish cleaning up within {_CLEANUP_WAIT:g} s of being stopped "
              "(its loop thread is left running)")
-    try:
-        yield from portal.iterate(make, _HANDOFF, unwind_timeout=_CLEANUP_WAIT, stuck=stuck)
-    finally:
-        portal.close()
+    return on_loop_thread(make, engine, name="awspar-s3", handoff=_HANDOFF, unwind_timeout=_CLEANUP_WAIT,
+                          stuck=stuck)
 
 
 from awspar.s3.upload import CHECKSUMS, aput_objects, put_objects  # noqa: E402 - it builds on the names above
