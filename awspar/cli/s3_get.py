@@ -15,9 +15,10 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from awspar._config import DEFAULT_CONFIG
 from awspar._errors import ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
-from awspar.cli._options import Profile, Region, S3EndpointUrl
+from awspar.cli._options import Profile, Region, S3EndpointUrl, Timeout, retries_option, with_retry_options
 from awspar.cli._output import EXIT_PARTIAL, EXIT_USAGE, fail
 
 __all__ = ["register", "s3_get_command"]
@@ -51,6 +52,8 @@ def s3_get_command(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Requests in flight at most (default: 32).")
     ] = None,
+    retries: retries_option(DEFAULT_CONFIG.retry) = None,
+    timeout: Timeout = None,
     region: Region = None,
     endpoint_url: S3EndpointUrl = None,
     profile: Profile = None,
@@ -105,8 +108,9 @@ def s3_get_command(
     show_progress = not stdout and not as_json and sys.stderr.isatty()
     run = S3Run(bucket, mode, total=total, show_progress=show_progress, as_json=as_json, report_stream=report_out)
     _fetch(run, bucket, key_source, cluster, data_out, prefix=prefix, out=None if stdout else (out or "."),
-           mode=mode, concurrency=concurrency, region=region, endpoint_url=endpoint_url, profile=profile,
-           overwrite=overwrite, skip_existing=skip_existing, empty_note=_empty_note(keys or [], keys_from, prefix))
+           mode=mode, concurrency=concurrency, config=with_retry_options(DEFAULT_CONFIG, retries, timeout),
+           region=region, endpoint_url=endpoint_url, profile=profile, overwrite=overwrite, skip_existing=skip_existing,
+           empty_note=_empty_note(keys or [], keys_from, prefix))
 
 
 def _fetch(run: Any, bucket: str, key_source: Iterator[str], cluster: Any, data_out: Any, *, empty_note: str,

@@ -32,6 +32,10 @@ A listing error (say ``NoSuchBucket``, or ``AccessDenied`` on a later page) stop
 run: the keys listed before it are still fetched and yielded, then :class:`~awspar.ServiceError`
 is raised.
 
+Uploads are the other way round: :func:`put_objects` / :func:`aput_objects` (in
+:mod:`awspar.s3.upload`) put files, directories or ``(key, bytes)`` to a bucket, each object
+checked by S3 against its checksum, large ones as multipart uploads aborted on any failure.
+
 How it runs: each key is a *plan* (:meth:`_Fetcher.plan`, a generator without I/O, see
 :mod:`awspar.engines.plan`) and each runtime runs whole plans where the work is: as tasks on the
 event loop for the async engine (no thread hop per object), inside ``concurrency`` worker threads
@@ -54,7 +58,18 @@ from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import ServiceError
 from awspar._models import FileSink, RawResponse, SignedRequest, Span, open_for_update
 from awspar.engines._attempts import Job
-from awspar.engines.plan import MORE, Blocking, Plan, Send, SendEach, Step, arun_plans, run_plans
+from awspar.engines.plan import (
+    MORE,
+    Blocking,
+    Plan,
+    Send,
+    SendEach,
+    Step,
+    arun_plans,
+    closing,
+    on_loop_thread,
+    run_plans,
+)
 from awspar.s3.integrity import (
     Expected,
     Verification,
@@ -75,7 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.s3.filecheck import FileCheck
     from awspar.signer import Signer
 
-__all__ = ["MiB", "ObjectResult", "aget_objects", "auto_mode", "get_objects"]
+__all__ = ["CHECKSUMS", "MiB", "ObjectResult", "aget_objects", "aput_objects", "auto_mode", "get_objects", "put_objects"]
 
 MiB = 1024 * 1024
 _MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -760,7 +775,7 @@ def get_objects(
         results = _on_loop_thread(lambda: _arun_on_loop(fetcher, engine, keys, prefix, workers), engine)
     else:
         results = _run_in_threads(fetcher, engine, keys, prefix, workers)
-    return _closing(results, engine if own_engine else None)
+    return closing(results, engine if own_engine else None)
 
 
 def _prepare(
@@ -776,17 +791,7 @@ def _prepare(
     if skip_existing and overwrite:
         raise ValueError("choose skip_existing or overwrite, not both")
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
-    own_engine = engine is None
-    if engine is None:
-        from awspar.engines import get_engine
-
-        options: dict[str, Any] = {}
-        if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
-            import boto3
-
-            options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
-                       "endpoint_url": endpoint_url}
-        engine = get_engine(mode, config, **options)  # re-signing is per run: see _run_in_threads
+    engine, own_engine = _engine_for(mode, config, engine, session, region, endpoint_url, profile)
     if presigned is None:
         presigned = not engine.signs_itself  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
@@ -798,6 +803,25 @@ def _prepare(
         verify_checksums=verify_checksums, on_progress=on_progress,
     )
     return fetcher, engine, own_engine, engine.config.concurrency
+
+
+def _engine_for(
+    mode: str, config: EngineConfig, engine: Engine | None, session: Any, region: str | None,
+    endpoint_url: str | None, profile: str | None,
+) -> tuple[Engine, bool]:
+    """The run's engine (``engine`` when given, else a new one of ``mode``) and whether this
+    call made it (and so closes it). Re-signing is per run (``plan_sender(resign)``), not the engine's."""
+    if engine is not None:
+        return engine, False
+    from awspar.engines import get_engine
+
+    options: dict[str, Any] = {}
+    if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
+        import boto3
+
+        options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
+                   "endpoint_url": endpoint_url}
+    return get_engine(mode, config, **options), True
 
 
 def _run_in_threads(fetcher: _Fetcher, engine: Engine, keys: Any, prefix: str | None, workers: int) -> Iterator[ObjectResult]:
@@ -822,34 +846,18 @@ async def _arun_on_loop(fetcher: _Fetcher, engine: Any, keys: Any, prefix: str |
     run_keys.raise_error()
 
 
-def _closing(results: Iterator[ObjectResult], engine: Engine | None) -> Iterator[ObjectResult]:
-    """``results``, then ``engine`` closed (when this call made it), however the iteration ends."""
-    try:
-        yield from results
-    finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
-        if engine is not None:
-            engine.close()
-
-
 def _on_loop_thread(make: Callable[[], AsyncIterator[ObjectResult]], engine: Any) -> Iterator[ObjectResult]:
-    """Run an async iterator on a private loop (of the engine's kind) in a helper thread and hand
-    its items over.
+    """The fetch on a private loop in a helper thread (:func:`~awspar.engines.plan.on_loop_thread`).
 
-    Leaving early (``break``, an exception, Ctrl-C in the caller) cancels the iterator and waits
-    for its clean-up (temporary files removed) before returning, at most :data:`_CLEANUP_WAIT`
-    seconds: past that, :class:`RuntimeError` says that the clean-up is stuck (the loop thread is
-    a daemon and is left behind) instead of the caller hanging.
+    Leaving early (``break``, an exception, Ctrl-C in the caller) cancels the fetch and waits for
+    its clean-up (temporary files removed) at most :data:`_CLEANUP_WAIT` seconds: past that,
+    :class:`RuntimeError` says that the clean-up is stuck (the loop thread is a daemon and is left
+    behind) instead of the caller hanging.
     """
-    from awspar._loop_thread import LoopThread  # lazily: it needs asyncio, which awspar.s3 does not load
-    from awspar.engines.aio import loop_factory
-
-    portal = LoopThread(loop_factory(getattr(engine, "event_loop", "asyncio")), name="awspar-s3")
     stuck = (f"awspar.s3: the fetch did not finish cleaning up within {_CLEANUP_WAIT:g} s of being stopped "
              "(its loop thread is left running)")
-    try:
-        yield from portal.iterate(make, _HANDOFF, unwind_timeout=_CLEANUP_WAIT, stuck=stuck)
-    finally:
-        portal.close()
+    return on_loop_thread(make, engine, name="awspar-s3", handoff=_HANDOFF, unwind_timeout=_CLEANUP_WAIT,
+                          stuck=stuck)
+
+
+from awspar.s3.upload import CHECKSUMS, aput_objects, put_objects  # noqa: E402 - it builds on the names above
