@@ -26,7 +26,13 @@ Failures do not stop the others: each key's :class:`ObjectResult` carries its er
 (``NoSuchKey``, ``AccessDenied``, ``SlowDown`` after the engine's retries, ``UnsafeKey``...).
 Retries, backoff and re-signing of expired URLs are the engine's (:class:`~awspar.EngineConfig`),
 with the signer's ``resign`` passed per call (``resign=``), so a caller's shared engine works too.
-A listing error (say ``NoSuchBucket``) ends the whole run with :class:`~awspar.ServiceError`.
+A listing error (say ``NoSuchBucket``, or ``AccessDenied`` on a later page) stops the keys, not the
+run: the keys listed before it are still fetched and yielded, then :class:`~awspar.ServiceError`
+is raised.
+
+Uploads are the other way round: :func:`put_objects` / :func:`aput_objects` (in
+:mod:`awspar.s3.upload`) put files, directories or ``(key, bytes)`` to a bucket, each object
+checked by S3 against its checksum, large ones as multipart uploads aborted on any failure.
 
 How it runs: each key is a *plan* (:meth:`_Fetcher.plan`, a generator without I/O, see
 :mod:`awspar.engines.plan`) and each runtime runs whole plans where the work is: as tasks on the
@@ -51,7 +57,16 @@ from awspar._errors import ServiceError
 from awspar._models import FileSink, RawResponse, SignedRequest, Span, open_for_update
 from awspar.engines._attempts import Job
 from awspar.engines.plan import (
-    MORE, Blocking, Plan, Send, SendEach, Step, arun_plans, closing, on_loop_thread, run_plans,
+    MORE,
+    Blocking,
+    Plan,
+    Send,
+    SendEach,
+    Step,
+    arun_plans,
+    closing,
+    on_loop_thread,
+    run_plans,
 )
 from awspar.s3.integrity import (
     Expected,
@@ -73,7 +88,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.s3.filecheck import FileCheck
     from awspar.signer import Signer
 
-__all__ = ["MiB", "ObjectResult", "aget_objects", "auto_mode", "get_objects"]
+__all__ = ["CHECKSUMS", "MiB", "ObjectResult", "aget_objects", "aput_objects", "auto_mode", "get_objects", "put_objects"]
 
 MiB = 1024 * 1024
 _MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -520,9 +535,23 @@ def _list_params(bucket: str, prefix: str, token: str | None) -> dict[str, Any]:
     return params
 
 
-def _refs(bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: SyncSender) -> Iterator[ObjectRef]:
+class _Listing:
+    """How the listing of one run ended: a listing error stops the keys, not the run. The keys
+    already listed are still fetched, and the error is raised once they are (see :func:`_refs`)."""
+
+    error: Exception | None = None
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _refs(
+    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: SyncSender, listing: _Listing
+) -> Iterator[ObjectRef]:
     """The keys to fetch: ``keys`` first, then everything under ``prefix`` (listed page by page
-    as the fetch goes, through the run's own sender)."""
+    as the fetch goes, through the run's own sender). A listing error ends the keys and is kept
+    in ``listing``."""
     yield from _named(keys)
     if prefix is None:
         return
@@ -531,12 +560,15 @@ def _refs(bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: Sy
     def fetch_page(token: str | None) -> dict[str, Any]:
         return parse_response(sender.send(signer.sign("ListObjectsV2", _list_params(bucket, prefix, token))))
 
-    for page in list_pages(fetch_page):
-        yield from page
+    try:
+        for page in list_pages(fetch_page):
+            yield from page
+    except Exception as exc:  # noqa: BLE001 - raised by the run once the keys listed so far are done
+        listing.error = exc
 
 
 async def _arefs(
-    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: AsyncSender
+    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: AsyncSender, listing: _Listing
 ) -> AsyncIterator[ObjectRef]:
     """Async twin of :func:`_refs` (``keys`` may be an async iterable; pages are listed ahead)."""
     if isinstance(keys, AsyncIterable):
@@ -552,9 +584,12 @@ async def _arefs(
     async def fetch_page(token: str | None) -> dict[str, Any]:
         return parse_response(await sender.send(signer.sign("ListObjectsV2", _list_params(bucket, prefix, token))))
 
-    async for page in alist_pages(fetch_page):
-        for ref in page:
-            yield ref
+    try:
+        async for page in alist_pages(fetch_page):
+            for ref in page:
+                yield ref
+    except Exception as exc:  # noqa: BLE001 - raised by the run once the keys listed so far are done
+        listing.error = exc
 
 def auto_mode(named: int | None, prefix: str | None, concurrency: int | None) -> str:
     """The engine ``mode="auto"`` takes: ``threads`` when the keys are all named (``named`` of
@@ -736,17 +771,7 @@ def _prepare(
     if skip_existing and overwrite:
         raise ValueError("choose skip_existing or overwrite, not both")
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
-    own_engine = engine is None
-    if engine is None:
-        from awspar.engines import get_engine
-
-        options: dict[str, Any] = {}
-        if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
-            import boto3
-
-            options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
-                       "endpoint_url": endpoint_url}
-        engine = get_engine(mode, config, **options)  # re-signing is per run: see _run_in_threads
+    engine, own_engine = _engine_for(mode, config, engine, session, region, endpoint_url, profile)
     if presigned is None:
         presigned = not engine.signs_itself  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
@@ -760,22 +785,45 @@ def _prepare(
     return fetcher, engine, own_engine, engine.config.concurrency
 
 
+def _engine_for(
+    mode: str, config: EngineConfig, engine: Engine | None, session: Any, region: str | None,
+    endpoint_url: str | None, profile: str | None,
+) -> tuple[Engine, bool]:
+    """The run's engine (``engine`` when given, else a new one of ``mode``) and whether this
+    call made it (and so closes it). Re-signing is per run (``plan_sender(resign)``), not the engine's."""
+    if engine is not None:
+        return engine, False
+    from awspar.engines import get_engine
+
+    options: dict[str, Any] = {}
+    if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
+        import boto3
+
+        options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
+                   "endpoint_url": endpoint_url}
+    return get_engine(mode, config, **options), True
+
+
 def _run_in_threads(fetcher: _Fetcher, engine: Engine, keys: Any, prefix: str | None, workers: int) -> Iterator[ObjectResult]:
     """Every key's plan run whole inside ``workers`` threads (inline for one): no event loop."""
     sender = engine.plan_sender(fetcher.signer.resign)
-    refs = _refs(fetcher.bucket, keys, prefix, fetcher.signer, sender)
+    listing = _Listing()
+    refs = _refs(fetcher.bucket, keys, prefix, fetcher.signer, sender, listing)
     yield from run_plans((fetcher.plan(ref) for ref in refs), sender, workers=workers, handoff=_HANDOFF)
+    listing.raise_error()
 
 
 async def _arun_on_loop(fetcher: _Fetcher, engine: Any, keys: Any, prefix: str | None, workers: int) -> AsyncIterator[ObjectResult]:
     """Every key's plan run whole as a task on the running loop, ``workers`` at a time."""
+    listing = _Listing()
     async with engine.aplan_sender(fetcher.signer.resign) as sender:
         async def plans() -> AsyncIterator[Plan[ObjectResult]]:
-            async for ref in _arefs(fetcher.bucket, keys, prefix, fetcher.signer, sender):
+            async for ref in _arefs(fetcher.bucket, keys, prefix, fetcher.signer, sender, listing):
                 yield fetcher.plan(ref)
 
         async for result in arun_plans(plans(), sender, workers=workers, handoff=_HANDOFF):
             yield result
+    listing.raise_error()
 
 
 def _on_loop_thread(make: Callable[[], AsyncIterator[ObjectResult]], engine: Any) -> Iterator[ObjectResult]:
@@ -790,3 +838,6 @@ def _on_loop_thread(make: Callable[[], AsyncIterator[ObjectResult]], engine: Any
              "(its loop thread is left running)")
     return on_loop_thread(make, engine, name="awspar-s3", handoff=_HANDOFF, unwind_timeout=_CLEANUP_WAIT,
                           stuck=stuck)
+
+
+from awspar.s3.upload import CHECKSUMS, aput_objects, put_objects  # noqa: E402 - it builds on the names above

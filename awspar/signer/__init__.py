@@ -254,8 +254,12 @@ class Signer:
         ``If-Match`` on a presigned S3 GET), are carried over as they are: any header of
         ``request`` that its signature does not cover (not in ``X-Amz-SignedHeaders``, or in the
         ``Authorization`` header's ``SignedHeaders``) and that the fresh request does not set.
+        The body of a presigned request (a PUT's bytes: its signature does not cover them) is
+        carried over too.
         """
         fresh = self._resign_from_params(request)
+        if request.body and not fresh.body and "X-Amz-Signature=" in fresh.url:
+            fresh = dataclasses.replace(fresh, body=request.body)
         added = _unsigned_headers(request)
         taken = {name.lower() for name in fresh.headers}
         extra = {name: value for name, value in added.items() if name.lower() not in taken}
