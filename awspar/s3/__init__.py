@@ -26,7 +26,9 @@ Failures do not stop the others: each key's :class:`ObjectResult` carries its er
 (``NoSuchKey``, ``AccessDenied``, ``SlowDown`` after the engine's retries, ``UnsafeKey``...).
 Retries, backoff and re-signing of expired URLs are the engine's (:class:`~awspar.EngineConfig`),
 with the signer's ``resign`` passed per call (``resign=``), so a caller's shared engine works too.
-A listing error (say ``NoSuchBucket``) ends the whole run with :class:`~awspar.ServiceError`.
+A listing error (say ``NoSuchBucket``, or ``AccessDenied`` on a later page) stops the keys, not the
+run: the keys listed before it are still fetched and yielded, then :class:`~awspar.ServiceError`
+is raised.
 
 Uploads are the other way round: :func:`put_objects` / :func:`aput_objects` (in
 :mod:`awspar.s3.upload`) put files, directories or ``(key, bytes)`` to a bucket, each object
@@ -54,7 +56,18 @@ from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import ServiceError
 from awspar._models import FileSink, RawResponse, SignedRequest, Span, open_for_update
 from awspar.engines._attempts import Job
-from awspar.engines.plan import MORE, Blocking, Plan, Send, SendEach, Step, arun_plans, run_plans
+from awspar.engines.plan import (
+    MORE,
+    Blocking,
+    Plan,
+    Send,
+    SendEach,
+    Step,
+    arun_plans,
+    closing,
+    on_loop_thread,
+    run_plans,
+)
 from awspar.s3.integrity import (
     Expected,
     Verification,
@@ -522,9 +535,23 @@ def _list_params(bucket: str, prefix: str, token: str | None) -> dict[str, Any]:
     return params
 
 
-def _refs(bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: SyncSender) -> Iterator[ObjectRef]:
+class _Listing:
+    """How the listing of one run ended: a listing error stops the keys, not the run. The keys
+    already listed are still fetched, and the error is raised once they are (see :func:`_refs`)."""
+
+    error: Exception | None = None
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _refs(
+    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: SyncSender, listing: _Listing
+) -> Iterator[ObjectRef]:
     """The keys to fetch: ``keys`` first, then everything under ``prefix`` (listed page by page
-    as the fetch goes, through the run's own sender)."""
+    as the fetch goes, through the run's own sender). A listing error ends the keys and is kept
+    in ``listing``."""
     yield from _named(keys)
     if prefix is None:
         return
@@ -533,12 +560,15 @@ def _refs(bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: Sy
     def fetch_page(token: str | None) -> dict[str, Any]:
         return parse_response(sender.send(signer.sign("ListObjectsV2", _list_params(bucket, prefix, token))))
 
-    for page in list_pages(fetch_page):
-        yield from page
+    try:
+        for page in list_pages(fetch_page):
+            yield from page
+    except Exception as exc:  # noqa: BLE001 - raised by the run once the keys listed so far are done
+        listing.error = exc
 
 
 async def _arefs(
-    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: AsyncSender
+    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: AsyncSender, listing: _Listing
 ) -> AsyncIterator[ObjectRef]:
     """Async twin of :func:`_refs` (``keys`` may be an async iterable; pages are listed ahead)."""
     if isinstance(keys, AsyncIterable):
@@ -554,9 +584,12 @@ async def _arefs(
     async def fetch_page(token: str | None) -> dict[str, Any]:
         return parse_response(await sender.send(signer.sign("ListObjectsV2", _list_params(bucket, prefix, token))))
 
-    async for page in alist_pages(fetch_page):
-        for ref in page:
-            yield ref
+    try:
+        async for page in alist_pages(fetch_page):
+            for ref in page:
+                yield ref
+    except Exception as exc:  # noqa: BLE001 - raised by the run once the keys listed so far are done
+        listing.error = exc
 
 def auto_mode(named: int | None, prefix: str | None, concurrency: int | None) -> str:
     """The engine ``mode="auto"`` takes: ``threads`` when the keys are all named (``named`` of
@@ -722,7 +755,7 @@ def get_objects(
         results = _on_loop_thread(lambda: _arun_on_loop(fetcher, engine, keys, prefix, workers), engine)
     else:
         results = _run_in_threads(fetcher, engine, keys, prefix, workers)
-    return _closing(results, engine if own_engine else None)
+    return closing(results, engine if own_engine else None)
 
 
 def _prepare(
@@ -774,52 +807,37 @@ def _engine_for(
 def _run_in_threads(fetcher: _Fetcher, engine: Engine, keys: Any, prefix: str | None, workers: int) -> Iterator[ObjectResult]:
     """Every key's plan run whole inside ``workers`` threads (inline for one): no event loop."""
     sender = engine.plan_sender(fetcher.signer.resign)
-    refs = _refs(fetcher.bucket, keys, prefix, fetcher.signer, sender)
+    listing = _Listing()
+    refs = _refs(fetcher.bucket, keys, prefix, fetcher.signer, sender, listing)
     yield from run_plans((fetcher.plan(ref) for ref in refs), sender, workers=workers, handoff=_HANDOFF)
+    listing.raise_error()
 
 
 async def _arun_on_loop(fetcher: _Fetcher, engine: Any, keys: Any, prefix: str | None, workers: int) -> AsyncIterator[ObjectResult]:
     """Every key's plan run whole as a task on the running loop, ``workers`` at a time."""
+    listing = _Listing()
     async with engine.aplan_sender(fetcher.signer.resign) as sender:
         async def plans() -> AsyncIterator[Plan[ObjectResult]]:
-            async for ref in _arefs(fetcher.bucket, keys, prefix, fetcher.signer, sender):
+            async for ref in _arefs(fetcher.bucket, keys, prefix, fetcher.signer, sender, listing):
                 yield fetcher.plan(ref)
 
         async for result in arun_plans(plans(), sender, workers=workers, handoff=_HANDOFF):
             yield result
-
-
-def _closing(results: Iterator[ObjectResult], engine: Engine | None) -> Iterator[ObjectResult]:
-    """``results``, then ``engine`` closed (when this call made it), however the iteration ends."""
-    try:
-        yield from results
-    finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
-        if engine is not None:
-            engine.close()
+    listing.raise_error()
 
 
 def _on_loop_thread(make: Callable[[], AsyncIterator[ObjectResult]], engine: Any) -> Iterator[ObjectResult]:
-    """Run an async iterator on a private loop (of the engine's kind) in a helper thread and hand
-    its items over.
+    """The fetch on a private loop in a helper thread (:func:`~awspar.engines.plan.on_loop_thread`).
 
-    Leaving early (``break``, an exception, Ctrl-C in the caller) cancels the iterator and waits
-    for its clean-up (temporary files removed) before returning, at most :data:`_CLEANUP_WAIT`
-    seconds: past that, :class:`RuntimeError` says that the clean-up is stuck (the loop thread is
-    a daemon and is left behind) instead of the caller hanging.
+    Leaving early (``break``, an exception, Ctrl-C in the caller) cancels the fetch and waits for
+    its clean-up (temporary files removed) at most :data:`_CLEANUP_WAIT` seconds: past that,
+    :class:`RuntimeError` says that the clean-up is stuck (the loop thread is a daemon and is left
+    behind) instead of the caller hanging.
     """
-    from awspar._loop_thread import LoopThread  # lazily: it needs asyncio, which awspar.s3 does not load
-    from awspar.engines.aio import loop_factory
-
-    portal = LoopThread(loop_factory(getattr(engine, "event_loop", "asyncio")), name="awspar-s3")
     stuck = (f"awspar.s3: the fetch did not finish cleaning up within {_CLEANUP_WAIT:g} s of being stopped "
              "(its loop thread is left running)")
-    try:
-        yield from portal.iterate(make, _HANDOFF, unwind_timeout=_CLEANUP_WAIT, stuck=stuck)
-    finally:
-        portal.close()
+    return on_loop_thread(make, engine, name="awspar-s3", handoff=_HANDOFF, unwind_timeout=_CLEANUP_WAIT,
+                          stuck=stuck)
 
 
 from awspar.s3.upload import CHECKSUMS, aput_objects, put_objects  # noqa: E402 - it builds on the names above

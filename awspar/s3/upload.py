@@ -43,14 +43,13 @@ from typing import TYPE_CHECKING, Any
 from awspar._config import EngineConfig
 from awspar._errors import ConfigurationError
 from awspar._models import RawResponse, SignedRequest, Span
-from awspar.engines.plan import MORE, Blocking, Plan, Send, SendEach, Step, arun_plans, run_plans
+from awspar.engines.plan import MORE, Blocking, Plan, Send, SendEach, Step, arun_plans, closing, run_plans
 from awspar.s3 import (
     _HANDOFF,
     _PRESIGN_EXPIRES,
     MiB,
     ObjectResult,
     Progress,
-    _closing,
     _engine_for,
     _Failed,
     _on_loop_thread,
@@ -523,7 +522,7 @@ def put_objects(
         results = _on_loop_thread(lambda: _arun_on_loop(uploader, engine, sources, prefix, workers), engine)
     else:
         results = _run_in_threads(uploader, engine, sources, prefix, workers)
-    return _closing(results, engine if own_engine else None)
+    return closing(results, engine if own_engine else None)
 
 
 async def aput_objects(
