@@ -344,7 +344,10 @@ def test_hedge_answers_for_a_stalled_request(make_engine: Callable[..., Engine],
     assert time.perf_counter() - began < 2.5
     assert [r.body for r in responses] == [BODIES[k] for k in hedged + quick]
     for response in responses[:2]:
-        assert [s.outcome for s in response.spans] == ["cancelled", "hedge"]
+        # The hedge went out 0.2 s after the primary, and the loser of the two was hung up on. The
+        # server stalls the first of them to arrive: on a loaded machine that can be the hedge
+        # (a process engine's primary still on its way to its worker), and then the primary wins.
+        assert [s.outcome for s in response.spans] in (["cancelled", "hedge"], ["ok", "cancelled"])
         assert response.spans[1].start - response.spans[0].start >= 0.19
     assert all([s.outcome for s in r.spans] == ["ok"] for r in responses[2:])
     if engine.name != "boto3":  # the stalled primaries were hung up on long before their 3 s stall ended
