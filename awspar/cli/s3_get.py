@@ -2,8 +2,9 @@
 
 Thin: it reads the arguments, calls :func:`awspar.s3.get_objects`, draws a progress bar on a
 terminal, and prints a summary (or one JSON report). Exit codes: 0 when every object arrived
-verified, 1 when some failed, 2 for bad usage or configuration (missing credentials included),
-3 when nothing could be reached (unreachable endpoint, no such bucket, access denied for all),
+verified, 1 when some failed, 2 for bad usage or configuration (missing credentials included) and
+for an --out that cannot be written (read-only, or the disk filled up: the run stops at the first
+such error, with its report, naming the path), 3 when nothing could be reached (unreachable endpoint, no such bucket, access denied for all),
 130 when interrupted. Errors are one line each, without a traceback (``awspar --debug`` shows it).
 """
 
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from awspar._errors import ServiceError, TransportError
+from awspar._errors import DiskFull, LocalFileError, ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
 from awspar._config import DEFAULT_CONFIG
 from awspar.cli._options import Profile, Region, S3EndpointUrl, Timeout, retries_option, with_retry_options
@@ -133,6 +134,10 @@ def s3_get_command(
             results.close()  # on any way out: cancels what is in flight, removes temporary files
     except KeyboardInterrupt:
         fail("interrupted: nothing partial was left behind", EXIT_INTERRUPTED)
+    except DiskFull as exc:  # the run stopped: the report says so
+        run.stopped = str(exc)
+    except LocalFileError as exc:  # --out cannot be written: nothing was sent
+        fail(str(exc), EXIT_USAGE)
     except ServiceError as exc:  # the listing failed: no such bucket, access denied...
         fail(_describe(exc.code, str(exc), bucket), EXIT_FAILED)
     except TransportError as exc:
@@ -181,6 +186,8 @@ class _Run:
         self.failures: list[Any] = []
         self.ok = self.failed = self.skipped = self.bytes = self.requests = 0
         self.codes: Counter[str] = Counter()
+        #: Why the run stopped before its last key (a full disk), or ``None``.
+        self.stopped: str | None = None
         self._progress: Any = None
         self._objects_task: Any = None
         self._bytes_task: Any = None
@@ -241,13 +248,16 @@ class _Run:
         unreachable = self.failed and not self.ok and set(self.codes) <= _UNREACHABLE
         if unreachable:
             code = EXIT_FAILED
+        if self.stopped is not None:
+            code = EXIT_USAGE
         if as_json:
             report = {
                 "bucket": bucket, "mode": self.mode, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
                 "bytes": self.bytes, "wall_s": round(wall, 6), "requests": self.requests,
                 "throughput_mb_s": round(self.bytes / wall / 1e6, 3) if wall else 0.0,
                 "requests_per_s": round(self.requests / wall, 1) if wall else 0.0,
-                "error_codes": dict(self.codes), "exit_code": code, "objects": self.results,
+                "error_codes": dict(self.codes), "exit_code": code, "stopped": self.stopped,
+                "objects": self.results,
             }
             typer.echo(json.dumps(report, ensure_ascii=False))
             return code
@@ -266,6 +276,8 @@ class _Run:
             f"{self.requests / wall if wall else 0:.0f} requests/s)",
             err=err,
         )
+        if self.stopped is not None:
+            typer.echo(f"stopped: {self.stopped}", err=True)
         return code
 
 
