@@ -10,15 +10,18 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("aiohttp", reason="the local object endpoint needs aiohttp: pip install 'awspar[local]'")
 
 
 from awspar import EngineConfig
 from awspar._errors import ConfigurationError, WorkerCrashedError
-from awspar.engines import get_engine
+from awspar.engines import _urllib3_send, get_engine
 from awspar.signer import Signer
 from awspar.testing.faults import EndpointBehaviour, Latency
 from awspar.testing.object_server import ObjectServer
@@ -53,6 +56,42 @@ def test_odd_keys_reach_the_server_exactly_as_signed(server: ObjectServer, signe
     with get_engine(mode, EngineConfig(concurrency=2, workers=1)) as engine:
         responses = list(engine.map([header_signed, presigned]))
     assert [(r.status, r.body) for r in responses] == [(200, b"odd key")] * 2
+
+
+_TARGET_CHARS = "abcXYZ019-._~!$&'()*+,;=:@/?%#AaFf ü\"<>[]^`{|}\\\x7f\n"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=_TARGET_CHARS, max_size=40))
+def test_the_request_target_shortcut_answers_as_urllib3_does(tail: str) -> None:
+    """The threads/processes/subinterpreters send path skips urllib3's byte-by-byte re-encoding
+    of a target that is already encoded: for every target, its answer is urllib3's own."""
+    def answer(encode: Any) -> object:
+        try:
+            return encode("/" + tail)
+        except Exception as exc:  # noqa: BLE001 - the same error counts as the same answer
+            return type(exc)
+
+    assert answer(_urllib3_send._encoded_target) == answer(_urllib3_send._urllib3_encode_target)
+
+
+def test_urllib3_pools_use_the_request_target_shortcut() -> None:
+    import urllib3.connectionpool
+
+    assert urllib3.connectionpool._encode_target is _urllib3_send._encoded_target
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/b/k?X-Amz-Signature=ab", "http://LOCALHOST:80/b",
+                                 "http://127.0.0.1:9000?x=1", "https://[::1]:8443/b/%C3%BC"])
+def test_the_host_pool_and_target_are_urllib3s_own(url: str) -> None:
+    from urllib3.util.url import parse_url
+
+    pool = _urllib3_send.make_pool(2, 1.0, 1.0)
+    host_pool, target = _urllib3_send._host_pool(pool, url)
+    parsed = parse_url(url)
+    assert host_pool is pool.connection_from_host(parsed.host, parsed.port, parsed.scheme)
+    assert target == parsed.request_uri
+    pool.clear()
 
 
 @pytest.mark.timeout(60)

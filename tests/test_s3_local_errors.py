@@ -139,5 +139,6 @@ def test_cli_full_disk_stops_with_the_report_saying_why(server, tmp_path, monkey
     assert result.exit_code == 2, result.output
     report = json.loads(result.stdout)
     assert report["ok"] == 2 and report["error_codes"] == {"DiskFull": 1} and len(report["objects"]) == 3
-    assert "no space left on the device" in report["stopped"] and "not fetched" in report["stopped"]
+    assert report["stopped"]["error_code"] == "DiskFull"
+    assert "no space left on the device" in report["stopped"]["error"] and "not fetched" in report["stopped"]["error"]
     assert not _temp_files(tmp_path)

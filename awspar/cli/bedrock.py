@@ -16,7 +16,14 @@ import typer
 from awspar import bedrock
 from awspar._errors import NoWinnerError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
-from awspar.cli._options import BedrockEndpointUrl, Profile, Region, Timeout, retries_option, with_retry_options
+from awspar.cli._options import (
+    BedrockEndpointUrl,
+    Profile,
+    Region,
+    Timeout,
+    retries_option,
+    with_retry_options,
+)
 from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PARTIAL, fail
 
 __all__ = ["bedrock_command", "read_prompt", "register", "timing_table"]
