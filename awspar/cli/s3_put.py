@@ -17,7 +17,6 @@ import typer
 from awspar._errors import TransportError
 from awspar.cli._options import Profile, Region, S3EndpointUrl
 from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, fail
-from awspar.cli.s3_get import _Run
 
 __all__ = ["register", "s3_put_command"]
 
@@ -95,7 +94,11 @@ def s3_put_command(
         fail(f"no such file or directory: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     show_progress = not as_json and sys.stderr.isatty()
     files_only = all(os.path.isfile(path) for path in paths)
-    run = _Run(len(paths) if files_only else None, show_progress, mode)
+    from awspar.cli._s3_run import S3Run
+    from awspar.cli._stream import CheckedStream
+
+    run = S3Run(bucket, mode, total=len(paths) if files_only else None, show_progress=show_progress,
+                as_json=as_json, report_stream=CheckedStream())
     try:
         from awspar.s3 import put_objects
 
@@ -117,4 +120,4 @@ def s3_put_command(
         fail(f"cannot reach S3: {exc}", EXIT_FAILED)
     except OSError as exc:
         fail(f"cannot read: {exc.strerror or exc}", EXIT_USAGE)
-    raise typer.Exit(run.finish(bucket, as_json, to_stderr=False))
+    raise typer.Exit(run.finish())
