@@ -426,6 +426,30 @@ def test_file_sink_writes_the_body_in_place(make_engine: Callable[..., Engine], 
     assert target.read_bytes() == b"#" * 100 + blob
 
 
+@pytest.mark.timeout(60)
+def test_a_full_disk_is_a_local_error_never_retried(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer) -> None:
+    """ENOSPC from the kernel (/dev/full) while writing the body: DiskFull naming the path after
+    one attempt, not a body cut short that is retried."""
+    from awspar import DiskFull
+
+    response = make_engine(EngineConfig(retry=FAST_RETRY)).send((get(signer, "blob", bucket="big"), FileSink("/dev/full")))
+    assert isinstance(response.error, DiskFull), response.error
+    assert response.attempts == 1 and server.stats()["requests"] == 1
+    assert str(response.error).startswith("/dev/full: no space left on the device [ENOSPC]")
+
+
+@pytest.mark.timeout(60)
+def test_a_sink_that_cannot_be_opened_is_a_local_error_naming_it(make_engine: Callable[..., Engine], signer: Signer, server: ObjectServer, tmp_path: Any) -> None:
+    from awspar import DiskFull, LocalFileError
+
+    target = str(tmp_path / "not-a-dir" / "blob.bin")
+    (tmp_path / "not-a-dir").write_bytes(b"a file where a directory should be")
+    response = make_engine(EngineConfig(retry=FAST_RETRY)).send((get(signer, "blob", bucket="big"), FileSink(target)))
+    assert isinstance(response.error, LocalFileError) and not isinstance(response.error, DiskFull)
+    assert str(response.error).startswith(target) and "[ENOTDIR]" in str(response.error)
+    assert response.attempts == 1 and server.stats()["requests"] == 1
+
+
 # -- the awaitable API ------------------------------------------------------------------------
 
 

@@ -16,7 +16,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, plural
+from awspar._errors import DiskFull
+from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, plural
 from awspar.cli._stream import CheckedStream
 
 __all__ = ["FAILURES_LISTED", "JsonReport", "ReportLost", "S3Run", "describe"]
@@ -123,7 +124,8 @@ class S3Run:
             self._progress.add_object()
 
     def stop(self, code: str, message: str) -> None:
-        """The run ended early (the listing failed): what arrived so far still gets its report."""
+        """The run ended early (the listing failed, the disk filled up): what arrived so far still
+        gets its report."""
         self.stopped = (code, message)
 
     def _fail(self, key: str, code: str, message: str) -> None:
@@ -135,6 +137,8 @@ class S3Run:
     def exit_code(self, *, interrupted: bool = False) -> int:
         if interrupted:
             return EXIT_INTERRUPTED
+        if self.stopped is not None and self.stopped[0] == DiskFull.code:  # the output cannot take more
+            return EXIT_USAGE
         if self.stopped is not None:
             return EXIT_FAILED if self.arrived == 0 and self.failed == 0 else EXIT_PARTIAL
         if self.failed == 0:
