@@ -838,7 +838,10 @@ def _prepare(
     if skip_existing and overwrite:
         raise ValueError("choose skip_existing or overwrite, not both")
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
-    engine, own_engine = _engine_for(mode, config, engine, session, region, endpoint_url, profile)
+    from awspar.engines import engine_for_run
+
+    engine, own_engine = engine_for_run(mode, config, engine, session=session, region=region,
+                                        endpoint_url=endpoint_url, profile=profile)
     if presigned is None:
         presigned = not engine.signs_itself  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
@@ -850,25 +853,6 @@ def _prepare(
         verify_checksums=verify_checksums, on_progress=on_progress,
     )
     return fetcher, engine, own_engine, engine.config.concurrency
-
-
-def _engine_for(
-    mode: str, config: EngineConfig, engine: Engine | None, session: Any, region: str | None,
-    endpoint_url: str | None, profile: str | None,
-) -> tuple[Engine, bool]:
-    """The run's engine (``engine`` when given, else a new one of ``mode``) and whether this
-    call made it (and so closes it). Re-signing is per run (``plan_sender(resign)``), not the engine's."""
-    if engine is not None:
-        return engine, False
-    from awspar.engines import get_engine
-
-    options: dict[str, Any] = {}
-    if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
-        import boto3
-
-        options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
-                   "endpoint_url": endpoint_url}
-    return get_engine(mode, config, **options), True
 
 
 def _run_in_threads(fetcher: _Fetcher, engine: Engine, keys: Any, prefix: str | None, workers: int) -> Iterator[ObjectResult]:
