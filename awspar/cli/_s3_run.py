@@ -74,7 +74,7 @@ class S3Run:
         self.mode = mode
         self.out = report_stream
         self.failures: list[tuple[str, str, str]] = []  # (key, code, message): the first FAILURES_LISTED
-        self.ok = self.failed = self.skipped = self.bytes = self.requests = 0
+        self.ok = self.failed = self.skipped = self.bytes = self.skipped_bytes = self.requests = 0
         self.codes: Counter[str] = Counter()
         self.stopped: tuple[str, str] | None = None  # (code, message) of what ended the run early
         self.json = JsonReport(report_stream, bucket, mode) if as_json else None
@@ -113,6 +113,7 @@ class S3Run:
                 record.update(ok=False, error_code="OutputError", error=f"cannot write {output_error}")
         elif result.skipped:
             self.skipped += 1
+            self.skipped_bytes += result.size
         elif result.ok:
             self.ok += 1
             self.bytes += result.size
@@ -147,7 +148,8 @@ class S3Run:
 
     def totals(self, code: int, wall: float) -> dict[str, Any]:
         totals: dict[str, Any] = {
-            "ok": self.ok, "failed": self.failed, "skipped": self.skipped, "bytes": self.bytes,
+            "ok": self.ok, "failed": self.failed, "skipped": self.skipped, "skipped_bytes": self.skipped_bytes,
+            "bytes": self.bytes,
             "wall_s": round(wall, 6), "requests": self.requests,
             "throughput_mb_s": round(self.bytes / wall / 1e6, 3) if wall else 0.0,
             "requests_per_s": round(self.requests / wall, 1) if wall else 0.0,
@@ -159,7 +161,8 @@ class S3Run:
 
     def summary(self, wall: float) -> str:
         codes = ", ".join(f"{n} {c}" for c, n in self.codes.most_common())
-        return (f"{self.ok} ok, {self.failed} failed{f' ({codes})' if codes else ''}, {self.skipped} skipped; "
+        skipped = f" ({_size(self.skipped_bytes)} already there)" if self.skipped else ""
+        return (f"{self.ok} ok, {self.failed} failed{f' ({codes})' if codes else ''}, {self.skipped} skipped{skipped}; "
                 f"{_size(self.bytes)} in {wall:.2f} s ({_size(self.bytes / wall if wall else 0)}/s, "
                 f"{self.requests / wall if wall else 0:.0f} requests/s)")
 

@@ -66,7 +66,10 @@ def s3_get_command(
                                                "key with FileExists.")
     ] = False,
     skip_existing: Annotated[
-        bool, typer.Option("--skip-existing", help="Skip keys whose file exists: a re-run picks up where it "
+        bool, typer.Option("--skip-existing", help="Skip keys whose file is already the object (same size, and "
+                                                   "same MD5 or checksum when the object tells one: from the "
+                                                   "listing with --prefix, else a HeadObject); a truncated or "
+                                                   "different file is fetched again. A re-run picks up where it "
                                                    "stopped. Not with --overwrite.")
     ] = False,
 ) -> None:

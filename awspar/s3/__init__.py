@@ -57,6 +57,7 @@ import dataclasses
 import errno
 import os
 import re
+import stat
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -181,6 +182,8 @@ class _Object:
     spans: list[Span] = field(default_factory=list)
     chunks: dict[int, bytes] = field(default_factory=dict)  # bodies held in memory: offset -> bytes
     check: FileCheck | None = None  # file mode, in parts: the verification running beside them
+    existing: int | None = None  # skip_existing: the size of the file already there, to compare
+    replace: bool = False  # commit over the file there (overwrite, or an existing file that differed)
 
     def sink(self, offset: int, memory_limit: int = 0) -> FileSink | None:
         return None if self.tmp is None else FileSink(self.tmp, offset, memory_limit)
@@ -259,6 +262,10 @@ class _Fetcher:
         if isinstance(obj, ObjectResult):
             return obj
         try:
+            if obj.existing is not None:
+                kept = yield from self._kept(obj)
+                if kept is not None:
+                    return kept
             if ref.size is not None and ref.size >= self.threshold:  # known large: all parts at once
                 size = ref.size
                 expected = yield from self._parts(obj, size, None, 0, ref.etag)
@@ -317,8 +324,11 @@ class _Fetcher:
             path = key_to_path(self.out_dir, key)
             if os.path.lexists(path):
                 if self.skip_existing:
-                    return ObjectResult(key, True, path=path, skipped=True, notes=("exists: skipped",))
-                if not self.overwrite:
+                    found = os.stat(path)
+                    if not stat.S_ISREG(found.st_mode):
+                        raise _Failed("FileExists", f"{path} exists and is not a file")
+                    obj.existing = found.st_size  # compared with the object in _kept
+                elif not self.overwrite:
                     raise _Failed("FileExists", f"{path} exists (overwrite or skip existing files to go on)")
             prepare_parent(self.out_real or "", path, key)
         except KeyPathError as exc:
@@ -331,6 +341,41 @@ class _Fetcher:
         # Named, not made: the engine creates it only for a body too large to hold (see first_job).
         obj.path, obj.tmp = path, os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}.tmp")
         return obj
+
+    def _kept(self, obj: _Object) -> Generator[Step, Any, ObjectResult | None]:
+        """``skip_existing``: the skipped result when the file already there is the object (its
+        size, and its MD5 or checksum when the object tells one), else ``None``: the object is
+        fetched again and replaces the file (a truncated or stale file is not trusted). The size
+        and ETag come from the listing when there was one (as ``aws s3 sync`` compares), else
+        from a ``HeadObject``. Reading the file to hash it costs one pass over it."""
+        ref, path, have = obj.ref, obj.path, obj.existing
+        assert path is not None and have is not None
+        if ref.size is not None:
+            md5 = ref.etag.lower() if ref.etag and _MD5_ETAG.match(ref.etag) else None
+            expected = Expected(length=ref.size, md5_hex=md5)
+        else:
+            head = yield Send(self.head_with_checksum(ref.key, None))
+            obj.spans.extend(head.spans)
+            if head.error is not None:
+                raise _Failed(getattr(head.error, "code", "") or type(head.error).__name__, f"{ref.key!r}: {head.error}")
+            if head.status >= 300:
+                raise _Failed(*_service_error(head, ref.key))
+            expected = expected_from_headers(head.headers)
+        if expected.length is not None and expected.length != have:
+            verification = Verification(False, (), (), f"length {have} bytes, expected {expected.length}")
+        elif expected.md5_hex is None and expected.checksum is None:  # nothing to read the file for
+            verification = Verification(True, ("length",) if expected.length is not None else (), ())
+        elif have <= _INLINE_VERIFY:
+            verification = verify_file(path, expected)
+        else:
+            verification = yield Blocking(lambda: verify_file(path, expected))
+        if not verification.ok:
+            obj.replace = True
+            return None
+        checked = "/".join(verification.checked) or "nothing to compare"
+        return ObjectResult(ref.key, True, have, path, skipped=True, verified=verification.checked,
+                            notes=(f"exists, same {checked}: skipped",), elapsed=time.perf_counter() - obj.started,
+                            spans=tuple(obj.spans))
 
     def first_job(self, obj: _Object) -> Job:
         """The first GET: the first ``threshold`` bytes, or the whole object when its size is known
@@ -486,7 +531,7 @@ class _Fetcher:
         assert obj.tmp is not None and obj.path is not None
         if not obj.chunks:
             os.chmod(obj.tmp, self.file_mode)
-        if self.overwrite:
+        if self.overwrite or obj.replace:
             os.replace(obj.tmp, obj.path)
         else:
             try:
@@ -775,7 +820,9 @@ def get_objects(
     - ``presigned``: presigned URLs (the fast path, default) or header-signed requests
       (default for ``mode="boto3"``, and for servers that refuse presigned URLs).
     - ``skip_existing`` / ``overwrite``: what to do with a file that is already there (default:
-      fail that key with ``FileExists``).
+      fail that key with ``FileExists``). ``skip_existing`` skips it only when it is the object:
+      the same size, and the same MD5 or checksum when the object tells one (from the listing
+      under ``prefix``, else a ``HeadObject``); otherwise the object is fetched again over it.
     - ``part_size`` / ``multipart_threshold``: objects at least ``multipart_threshold`` bytes come
       in parallel ``part_size`` ranges (8 MiB and 16 MiB by default, as the S3 guidelines advise).
     - ``verify_checksums``: ask for the object's own checksum when its ETag is no MD5.
