@@ -21,15 +21,15 @@ import functools
 import hashlib
 import hmac
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from botocore.utils import percent_encode_sequence
 
-from awspar._botocore_compat import credential_expiry
+from awspar.signer import sigv4
+from awspar.signer.sigv4 import Second, SigningSeconds, host_of
 
 __all__ = ["FAST_OPERATIONS", "FastS3Presigner", "epoch_of_amz_date", "signed_at_of_url"]
 
@@ -38,9 +38,6 @@ FAST_OPERATIONS = {"GetObject": "GET", "HeadObject": "HEAD", "PutObject": "PUT"}
 _PROBE_KEY = "awspar-probe"
 _MAX_BUCKETS = 4096
 _AUTH_NAMES = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders")
-
-#: The wall clock the fast path signs with (tests patch it together with botocore's).
-wall_clock = time.time
 
 #: ``slow(operation, params, expires_in) -> url``: botocore's own presigned URL (for calibration).
 SlowPresign = Callable[[str, dict[str, Any], int], str]
@@ -59,19 +56,6 @@ class _Template:
     op_query: str  # operation query parameters that come before the auth ones ("" or "a=b&")
 
 
-@dataclass
-class _Second:
-    """Everything that is the same for every URL signed within one wall-clock second."""
-
-    second: int
-    amz_date: str
-    access_key: str
-    secret_key: str
-    token: str | None
-    expiry: float | None
-    queries: dict[tuple[str, str, str, int], tuple[str, str]] = field(default_factory=dict)
-
-
 class FastS3Presigner:
     """Presigns ``{Bucket, Key}`` GetObject/HeadObject/PutObject URLs without botocore's pipeline.
 
@@ -85,8 +69,7 @@ class FastS3Presigner:
         self._credentials = credentials
         self._slow = slow
         self._templates: dict[tuple[str, str], _Template | None] = {}
-        self._keys: dict[tuple[str, str, str, str], bytes] = {}
-        self._now: _Second | None = None
+        self._seconds = SigningSeconds(credentials)
         self._lock = threading.Lock()
 
     def presign(self, operation: str, params: dict[str, Any], expires_in: int) -> tuple[str, float] | None:
@@ -102,14 +85,14 @@ class FastS3Presigner:
             template = self._calibrate(operation, bucket, expires_in)
         if template is None:
             return None
-        second = self._second(int(wall_clock()))
+        second = self._seconds.at(int(sigv4.wall_clock()))
         url = self._sign(template, second, key, expires_in)
         expires_at = float(second.second + expires_in)
         if second.expiry is not None:
             expires_at = min(expires_at, second.expiry)
         return url, expires_at
 
-    def _sign(self, t: _Template, s: _Second, key: str, expires_in: int) -> str:
+    def _sign(self, t: _Template, s: Second, key: str, expires_in: int) -> str:
         """The presigned URL: the canonical request hashed once, its string-to-sign HMACed once."""
         url_query, canonical_query = self._queries(t, s, expires_in)
         path = t.path_prefix + quote(key.encode("utf-8"), safe="/~")
@@ -118,13 +101,14 @@ class FastS3Presigner:
         to_sign = (
             f"AWS4-HMAC-SHA256\n{s.amz_date}\n{scope}\n{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
         )
-        signature = hmac.digest(self._signing_key(s, t), to_sign.encode("utf-8"), "sha256").hex()
+        signature = hmac.digest(self._seconds.signing_key(s, t.region, t.service), to_sign.encode("utf-8"),
+                                "sha256").hex()
         return f"{t.origin}{path}?{url_query}&X-Amz-Signature={signature}"
 
-    def _queries(self, t: _Template, s: _Second, expires_in: int) -> tuple[str, str]:
+    def _queries(self, t: _Template, s: Second, expires_in: int) -> tuple[str, str]:
         """The URL query (botocore's order) and the canonical query (sorted), cached per second."""
         cache_key = (t.region, t.service, t.op_query, expires_in)
-        cached = s.queries.get(cache_key)
+        cached = s.cache.get(cache_key)
         if cached is None:
             auth = {
                 "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
@@ -138,39 +122,8 @@ class FastS3Presigner:
             url_query = t.op_query + percent_encode_sequence(auth)
             pairs = sorted(pair.partition("=")[::2] for pair in url_query.split("&"))
             cached = (url_query, "&".join(f"{k}={v}" for k, v in pairs))
-            s.queries[cache_key] = cached
+            s.cache[cache_key] = cached
         return cached
-
-    def _signing_key(self, s: _Second, t: _Template) -> bytes:
-        """The SigV4 derived key for (secret, day, region, service), computed once a day."""
-        day = s.amz_date[:8]
-        cache_key = (s.secret_key, day, t.region, t.service)
-        key = self._keys.get(cache_key)
-        if key is None:
-            key = f"AWS4{s.secret_key}".encode()
-            for part in (day, t.region, t.service, "aws4_request"):
-                key = hmac.digest(key, part.encode("utf-8"), "sha256")
-            if len(self._keys) > 16:
-                self._keys = {}
-            self._keys[cache_key] = key
-        return key
-
-    def _second(self, second: int) -> _Second:
-        """The per-second state, with credentials frozen once per second."""
-        current = self._now
-        if current is not None and current.second == second:
-            return current
-        frozen = self._credentials.get_frozen_credentials()
-        current = _Second(
-            second=second,
-            amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second)),
-            access_key=frozen.access_key,
-            secret_key=frozen.secret_key,
-            token=frozen.token,
-            expiry=credential_expiry(self._credentials),
-        )
-        self._now = current
-        return current
 
     def _calibrate(self, operation: str, bucket: str, expires_in: int) -> _Template | None:
         """Learn the bucket's address from botocore's URL for a probe key, and keep it only if
@@ -182,7 +135,7 @@ class FastS3Presigner:
             template = _read_template(FAST_OPERATIONS[operation], probe)
             if template is not None:
                 second = signed_at_of_url(probe)
-                state = self._second(second) if second is not None else None
+                state = self._seconds.at(second) if second is not None else None
                 if state is None or self._sign(template, state, _PROBE_KEY, expires_in) != probe:
                     template = None
             if len(self._templates) >= _MAX_BUCKETS:
@@ -208,11 +161,9 @@ def _read_template(method: str, url: str) -> _Template | None:
     if names[first_auth:] != expected or auth["X-Amz-SignedHeaders"] != "host":
         return None
     scope = unquote(auth["X-Amz-Credential"]).split("/")
-    if len(scope) != 5 or scope[4] != "aws4_request" or not parts.hostname:
+    host = host_of(parts)
+    if len(scope) != 5 or scope[4] != "aws4_request" or host is None:
         return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(parts.scheme):
-        host = f"{host}:{parts.port}"
     op_query = "".join(f"{name}={value}&" for name, value in pairs[:first_auth])
     return _Template(
         method=method,
