@@ -1,8 +1,8 @@
 """Throttling never loses an object: 10,000 GETs at 30 % 503 SlowDown through every engine, then the
 whole ``awspar s3-get`` process (issue 19 item 1).
 
-Per engine: objects ok (of those asked), attempts (the server's count of GETs), the share of them
-that were throttled, wall time. The library runs use the default retry policy scaled down by
+Per engine: objects ok (of those asked), attempts (every request the server received), the share
+of them that were throttled, wall time. The library runs use the default retry policy scaled down by
 ``--scale`` (0.1: throttling backs off from 0.1 s instead of 1 s, capped at 2 s instead of 20 s)
 so that the run takes minutes, not an hour; the sequential engine fetches ``--sequential-keys``
 keys (one request at a time, its backoffs add up). The CLI row is the real thing: the default
@@ -47,15 +47,14 @@ def _scaled(scale: float) -> RetryPolicy:
     return dataclasses.replace(default, base_delay=default.base_delay * scale, max_delay=default.max_delay * scale)
 
 
-def _counts(server: ObjectServer) -> tuple[int, int]:
-    stats = server.stats()
-    return stats["operations"].get("GetObject", 0), stats["faults"].get("slowdown", 0)
-
-
 def _row(name: str, asked: int, ok: int, server: ObjectServer, wall: float, **extra: Any) -> dict[str, Any]:
-    gets, throttled = _counts(server)
-    return {"run": name, "asked": asked, "ok": ok, "attempts": gets, "throttled": throttled,
-            "throttled_share": round(throttled / gets, 4) if gets else 0.0, "wall_s": round(wall, 2), **extra}
+    """One run's line: ``attempts`` is every request the server received (for the CLI, the
+    listing's pages too), ``throttled`` those it answered 503 SlowDown."""
+    stats = server.stats()
+    requests, throttled = stats["requests"], stats["faults"].get("slowdown", 0)
+    return {"run": name, "asked": asked, "ok": ok, "attempts": requests, "throttled": throttled,
+            "throttled_share": round(throttled / requests, 4) if requests else 0.0, "wall_s": round(wall, 2),
+            **extra}
 
 
 def _library(server: ObjectServer, mode: str, keys: list[str], policy: RetryPolicy, concurrency: int) -> dict[str, Any]:

@@ -242,3 +242,11 @@ def test_dask_sends_signed_requests_from_workers_without_credentials(aws, table)
     assert [r.response["Item"]["sk"]["N"] for r in results] == [str(i) for i in range(6)]
     assert all(not names for names in env.values())
 
+
+
+def test_the_boto3_baseline_engine_gives_the_same_answers(aws, table) -> None:
+    keys = [{"TableName": table, "Key": {"pk": _item(i)["pk"], "sk": _item(i)["sk"]}} for i in range(5)]
+    ours = _calls(aws, "dynamodb", "GetItem", keys, mode="threads")
+    baseline = _calls(aws, "dynamodb", "GetItem", keys, mode="boto3")
+    assert [_drop_metadata(r.response) for r in baseline] == [_drop_metadata(r.response) for r in ours]
+    assert all(r.ok for r in ours)

@@ -193,3 +193,19 @@ def test_a_command_run_imports_only_its_own_module() -> None:
     assert done.returncode == 0, done.stderr
     loaded = done.stdout.strip().splitlines()[-1]
     assert "awspar.cli.s3_get" in loaded and "awspar.cli.bedrock" not in loaded and "awspar.bedrock'" not in loaded
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["threads", "async"])
+@pytest.mark.parametrize("skip_existing", [False, True])
+def test_a_key_named_twice_or_also_listed_is_fetched_once(server, tmp_path, mode, skip_existing) -> None:
+    """The old code fetched it twice: the second copy failed with FileExists (exit 1), even
+    with --skip-existing (both copies started before either file existed)."""
+    done = _run(server, "demo", "a.txt", "a.txt", "--keys-from", "-", "--prefix", "dir/", "--mode", mode,
+                "--json", "--out", str(tmp_path), *(["--skip-existing"] if skip_existing else []),
+                stdin="dir/b c.txt\na.txt\ndir/b c.txt\n")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert sorted(o["key"] for o in report["objects"]) == ["a.txt", "dir/b c.txt"]
+    assert (report["ok"], report["failed"], report["requests"]) == (2, 0, 2)
+    assert (tmp_path / "dir" / "b c.txt").read_bytes() == BODIES["dir/b c.txt"]

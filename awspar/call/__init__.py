@@ -125,8 +125,9 @@ def _prepare(
         from awspar.signer import Signer, botocore_session
 
         if session is None:  # botocore's own: no boto3 to import (~40 ms), the same requests
-            session, profile = botocore_session(profile), None
-        signer = Signer(service, session=session, region=region, endpoint_url=endpoint_url, profile=profile)
+            signer = Signer(service, session=botocore_session(profile), region=region, endpoint_url=endpoint_url)
+        else:
+            signer = Signer(service, session=session, region=region, endpoint_url=endpoint_url, profile=profile)
     elif signer.service != service:
         raise ConfigurationError(f"the signer is for {signer.service!r}, not {service!r}")
     model = signer.operation_model(operation)  # an unknown operation: one line with the closest names
@@ -136,18 +137,10 @@ def _prepare(
         from awspar.call.pages import Pages
 
         pages = Pages.of(service, model)
-    own_engine = engine is None
-    if engine is None:
-        from awspar.engines import get_engine
+    from awspar.engines import engine_for_run
 
-        options: dict[str, Any] = {}
-        if mode == "boto3":  # the baseline calls boto3 itself: it needs the credentials and endpoint
-            import boto3
-
-            boto3_session = session if isinstance(session, boto3.Session) else boto3.Session(
-                profile_name=profile, region_name=region)
-            options = {"session": boto3_session, "endpoint_url": endpoint_url or signer.endpoint_url}
-        engine = get_engine(mode, config, **options)
+    engine, own_engine = engine_for_run(mode, config, engine, session=session, region=region,
+                                        endpoint_url=endpoint_url, profile=profile)
     return _Caller(signer, model.name, pages, sign_off_loop), engine, own_engine
 
 

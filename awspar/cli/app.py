@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "awspar.cli.bedrock",
     "awspar.cli.s3_get",
     "awspar.cli.s3_put",
+    "awspar.cli.call",
     "awspar.cli.local",
     "awspar.cli.bench",
 )

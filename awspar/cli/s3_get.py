@@ -109,7 +109,8 @@ def s3_get_command(
     run = S3Run(bucket, mode, total=total, show_progress=show_progress, as_json=as_json, report_stream=report_out)
     _fetch(run, bucket, key_source, cluster, data_out, prefix=prefix, out=None if stdout else (out or "."),
            mode=mode, concurrency=concurrency, config=with_retry_options(DEFAULT_CONFIG, retries, timeout),
-           region=region, endpoint_url=endpoint_url, profile=profile, overwrite=overwrite, skip_existing=skip_existing, empty_note=_empty_note(keys or [], keys_from, prefix))
+           region=region, endpoint_url=endpoint_url, profile=profile, overwrite=overwrite, skip_existing=skip_existing,
+           empty_note=_empty_note(keys or [], keys_from, prefix))
 
 
 def _fetch(run: Any, bucket: str, key_source: Iterator[str], cluster: Any, data_out: Any, *, empty_note: str,

@@ -22,6 +22,8 @@ each one completes. How it goes, per key:
    partial or temporary file. Keys are mapped to paths by :mod:`awspar.s3.paths` (traversal
    keys are refused per key, never escaped).
 
+Each key is fetched once per call, however many times it is named, or named and listed too.
+
 Failures do not stop the others: each key's :class:`ObjectResult` carries its error code
 (``NoSuchKey``, ``AccessDenied``, ``SlowDown`` after the engine's retries, ``UnsafeKey``...).
 Retries, backoff and re-signing of expired URLs are the engine's (:class:`~awspar.EngineConfig`),
@@ -535,11 +537,26 @@ def _list_params(bucket: str, prefix: str, token: str | None) -> dict[str, Any]:
     return params
 
 
-class _Listing:
-    """How the listing of one run ended: a listing error stops the keys, not the run. The keys
-    already listed are still fetched, and the error is raised once they are (see :func:`_refs`)."""
+class _RunKeys:
+    """The keys of one run, each fetched once, and how its listing ended.
 
-    error: Exception | None = None
+    Named keys are remembered (``named``) so that a key named twice, or named and also listed
+    under ``prefix``, is fetched once: about 100 bytes per named key (the key and its set slot).
+    Listed keys are not remembered: a listing names each key once, in order. A listing error
+    stops the keys, not the run: the keys already listed are still fetched, and the error is
+    raised once they are (:meth:`raise_error`).
+    """
+
+    def __init__(self) -> None:
+        self.named: set[str] = set()
+        self.error: Exception | None = None
+
+    def first_naming(self, key: str) -> bool:
+        """True the first time ``key`` is named in this run."""
+        if key in self.named:
+            return False
+        self.named.add(key)
+        return True
 
     def raise_error(self) -> None:
         if self.error is not None:
@@ -547,12 +564,12 @@ class _Listing:
 
 
 def _refs(
-    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: SyncSender, listing: _Listing
+    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: SyncSender, run_keys: _RunKeys
 ) -> Iterator[ObjectRef]:
     """The keys to fetch: ``keys`` first, then everything under ``prefix`` (listed page by page
     as the fetch goes, through the run's own sender). A listing error ends the keys and is kept
-    in ``listing``."""
-    yield from _named(keys)
+    in ``run_keys``; each key comes once (see :class:`_RunKeys`)."""
+    yield from (ref for ref in _named(keys) if run_keys.first_naming(ref.key))
     if prefix is None:
         return
     from awspar.parsing import parse_response
@@ -562,21 +579,23 @@ def _refs(
 
     try:
         for page in list_pages(fetch_page):
-            yield from page
+            yield from (ref for ref in page if ref.key not in run_keys.named)
     except Exception as exc:  # noqa: BLE001 - raised by the run once the keys listed so far are done
-        listing.error = exc
+        run_keys.error = exc
 
 
 async def _arefs(
-    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: AsyncSender, listing: _Listing
+    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: AsyncSender, run_keys: _RunKeys
 ) -> AsyncIterator[ObjectRef]:
     """Async twin of :func:`_refs` (``keys`` may be an async iterable; pages are listed ahead)."""
     if isinstance(keys, AsyncIterable):
         async for key in keys:
-            yield ObjectRef(key)
+            if run_keys.first_naming(key):
+                yield ObjectRef(key)
     else:
         for ref in _named(keys):
-            yield ref
+            if run_keys.first_naming(ref.key):
+                yield ref
     if prefix is None:
         return
     from awspar.parsing import parse_response
@@ -587,9 +606,10 @@ async def _arefs(
     try:
         async for page in alist_pages(fetch_page):
             for ref in page:
-                yield ref
+                if ref.key not in run_keys.named:
+                    yield ref
     except Exception as exc:  # noqa: BLE001 - raised by the run once the keys listed so far are done
-        listing.error = exc
+        run_keys.error = exc
 
 def auto_mode(named: int | None, prefix: str | None, concurrency: int | None) -> str:
     """The engine ``mode="auto"`` takes: ``threads`` when the keys are all named (``named`` of
@@ -771,7 +791,10 @@ def _prepare(
     if skip_existing and overwrite:
         raise ValueError("choose skip_existing or overwrite, not both")
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
-    engine, own_engine = _engine_for(mode, config, engine, session, region, endpoint_url, profile)
+    from awspar.engines import engine_for_run
+
+    engine, own_engine = engine_for_run(mode, config, engine, session=session, region=region,
+                                        endpoint_url=endpoint_url, profile=profile)
     if presigned is None:
         presigned = not engine.signs_itself  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
@@ -785,45 +808,26 @@ def _prepare(
     return fetcher, engine, own_engine, engine.config.concurrency
 
 
-def _engine_for(
-    mode: str, config: EngineConfig, engine: Engine | None, session: Any, region: str | None,
-    endpoint_url: str | None, profile: str | None,
-) -> tuple[Engine, bool]:
-    """The run's engine (``engine`` when given, else a new one of ``mode``) and whether this
-    call made it (and so closes it). Re-signing is per run (``plan_sender(resign)``), not the engine's."""
-    if engine is not None:
-        return engine, False
-    from awspar.engines import get_engine
-
-    options: dict[str, Any] = {}
-    if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
-        import boto3
-
-        options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
-                   "endpoint_url": endpoint_url}
-    return get_engine(mode, config, **options), True
-
-
 def _run_in_threads(fetcher: _Fetcher, engine: Engine, keys: Any, prefix: str | None, workers: int) -> Iterator[ObjectResult]:
     """Every key's plan run whole inside ``workers`` threads (inline for one): no event loop."""
     sender = engine.plan_sender(fetcher.signer.resign)
-    listing = _Listing()
-    refs = _refs(fetcher.bucket, keys, prefix, fetcher.signer, sender, listing)
+    run_keys = _RunKeys()
+    refs = _refs(fetcher.bucket, keys, prefix, fetcher.signer, sender, run_keys)
     yield from run_plans((fetcher.plan(ref) for ref in refs), sender, workers=workers, handoff=_HANDOFF)
-    listing.raise_error()
+    run_keys.raise_error()
 
 
 async def _arun_on_loop(fetcher: _Fetcher, engine: Any, keys: Any, prefix: str | None, workers: int) -> AsyncIterator[ObjectResult]:
     """Every key's plan run whole as a task on the running loop, ``workers`` at a time."""
-    listing = _Listing()
+    run_keys = _RunKeys()
     async with engine.aplan_sender(fetcher.signer.resign) as sender:
         async def plans() -> AsyncIterator[Plan[ObjectResult]]:
-            async for ref in _arefs(fetcher.bucket, keys, prefix, fetcher.signer, sender, listing):
+            async for ref in _arefs(fetcher.bucket, keys, prefix, fetcher.signer, sender, run_keys):
                 yield fetcher.plan(ref)
 
         async for result in arun_plans(plans(), sender, workers=workers, handoff=_HANDOFF):
             yield result
-    listing.raise_error()
+    run_keys.raise_error()
 
 
 def _on_loop_thread(make: Callable[[], AsyncIterator[ObjectResult]], engine: Any) -> Iterator[ObjectResult]:

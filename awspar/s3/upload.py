@@ -51,7 +51,6 @@ from awspar.s3 import (
     MiB,
     ObjectResult,
     Progress,
-    _engine_for,
     _Failed,
     _on_loop_thread,
     _resolve,
@@ -457,7 +456,10 @@ def _prepare(
     if mode == "auto":
         mode = auto_mode(None, None, concurrency or (config.concurrency if config else None))
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
-    engine, own_engine = _engine_for(mode, config, engine, session, region, endpoint_url, profile)
+    from awspar.engines import engine_for_run
+
+    engine, own_engine = engine_for_run(mode, config, engine, session=session, region=region,
+                                        endpoint_url=endpoint_url, profile=profile)
     uploader = _Uploader(
         bucket, signer, presigned=not engine.signs_itself if presigned is None else presigned, checksum=checksum,
         content_type=content_type, metadata=metadata, storage_class=storage_class, threshold=multipart_threshold,

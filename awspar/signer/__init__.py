@@ -176,6 +176,24 @@ class Signer:
         expires_at = None if stamp is None else self._cap(stamp + HEADER_SIGNATURE_LIFETIME)
         return SignedRequest(http_method, url, headers, body, f"{self.service}.{name}", expires_at, kept)
 
+    def validate(self, operation: str, params: Mapping[str, Any]) -> None:
+        """Check ``params`` against the operation's input shape as :meth:`sign` would (botocore's
+        validator), without signing: :class:`~awspar.ParamValidationError` in one line, the values
+        of sensitive members hidden."""
+        from botocore.validate import validate_parameters
+
+        name = self._resolve(operation)[0]
+        shape = self.operation_model(name).input_shape
+        if shape is None:
+            if params:
+                raise ParamValidationError(f"{self.service}.{name} takes no parameters, got: {', '.join(params)}",
+                                           service=self.service, operation=name)
+            return
+        try:
+            validate_parameters(params, shape)
+        except botocore.exceptions.ParamValidationError as exc:
+            raise self._validation_error(name, exc) from None
+
     def sign_many(self, operation: str, params_iterable: Iterable[Mapping[str, Any]]) -> Iterator[SignedRequest]:
         """Lazily :meth:`sign` each parameter dict: one signed request in memory at a time."""
         for params in params_iterable:
