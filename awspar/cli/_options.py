@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["BedrockEndpointUrl", "EndpointUrl", "Profile", "Region", "S3EndpointUrl"]
+__all__ = ["BedrockEndpointUrl", "Concurrency", "EndpointUrl", "MaxConcurrency", "Profile", "Region", "S3EndpointUrl", "concurrency_value"]
 
 
 def _endpoint_option(variable: str) -> typer.models.OptionInfo:
@@ -32,3 +32,29 @@ Profile = Annotated[
 EndpointUrl = Annotated[str | None, _endpoint_option("AWS_ENDPOINT_URL_<SERVICE>")]
 S3EndpointUrl = Annotated[str | None, _endpoint_option("AWS_ENDPOINT_URL_S3")]
 BedrockEndpointUrl = Annotated[str | None, _endpoint_option("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")]
+
+#: ``--concurrency auto`` (the default) or a fixed number of requests in flight.
+Concurrency = Annotated[
+    str,
+    typer.Option(
+        "--concurrency",
+        metavar="auto|N",
+        help="Requests in flight: auto (the default) grows while answers succeed and backs off on throttling "
+        "(503 SlowDown, 429), up to --max-concurrency; a number fixes it.",
+    ),
+]
+MaxConcurrency = Annotated[
+    int, typer.Option("--max-concurrency", min=1, help="The most requests in flight --concurrency auto may reach.")
+]
+
+
+def concurrency_value(text: str) -> int | str:
+    """``"auto"`` or a whole number of at least 1; a one-line error (exit 2) otherwise."""
+    from awspar.cli._output import fail
+
+    value = text.strip().lower()
+    if value == "auto":
+        return "auto"
+    if not value.isdigit() or int(value) < 1:
+        fail(f"--concurrency must be auto or a whole number of at least 1, not {text!r}")
+    return int(value)

@@ -16,7 +16,7 @@ import typer
 from awspar import bedrock
 from awspar._errors import NoWinnerError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
-from awspar.cli._options import BedrockEndpointUrl, Profile, Region
+from awspar.cli._options import BedrockEndpointUrl, Concurrency, MaxConcurrency, Profile, Region, concurrency_value
 from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PARTIAL, fail
 
 __all__ = ["bedrock_command", "read_prompt", "register", "timing_table"]
@@ -79,6 +79,8 @@ def bedrock_command(
         ),
     ] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)] = None,
+    concurrency: Concurrency = "auto",
+    max_concurrency: MaxConcurrency = 256,
     read_timeout: Annotated[
         float, typer.Option("--read-timeout", min=1.0, help="Seconds to wait for data from the model.")
     ] = _DEFAULT_READ_TIMEOUT,
@@ -107,7 +109,8 @@ def bedrock_command(
     text = read_prompt(prompt, prompt_file)
     live = stream and not as_json
     on_token = _print_token if live and strategy != "all" else None
-    config = bedrock.BEDROCK_CONFIG.with_(read_timeout=read_timeout)
+    config = bedrock.BEDROCK_CONFIG.with_(read_timeout=read_timeout, concurrency=concurrency_value(concurrency),
+                                          max_concurrency=max_concurrency)
     cluster = dask_scheduler(mode, scheduler)
     try:
         with warnings.catch_warnings(record=True) as caught, cluster:

@@ -20,7 +20,7 @@ import typer
 
 from awspar._errors import ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
-from awspar.cli._options import Profile, Region, S3EndpointUrl
+from awspar.cli._options import Concurrency, MaxConcurrency, Profile, Region, S3EndpointUrl, concurrency_value
 from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, fail, plural
 
 __all__ = ["register", "s3_get_command"]
@@ -59,9 +59,8 @@ def s3_get_command(
                                          "threads, async, subinterpreters, processes, boto3 or dask.")
     ] = "auto",
     scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)] = None,
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", min=1, help="Requests in flight at most (default: 32).")
-    ] = None,
+    concurrency: Concurrency = "auto",
+    max_concurrency: MaxConcurrency = 256,
     region: Region = None,
     endpoint_url: S3EndpointUrl = None,
     profile: Profile = None,
@@ -105,17 +104,21 @@ def s3_get_command(
     if stdout and (prefix is not None or keys_from is not None or len(keys or []) != 1):
         fail("--stdout writes exactly one object: give one key and no --prefix or --keys-from")
     cluster = dask_scheduler(mode, scheduler)
+    in_flight = concurrency_value(concurrency)
     key_source, total = _keys(keys or [], keys_from)
     if mode == "auto":
-        mode = auto_mode(total, prefix, concurrency)
+        mode = auto_mode(total, prefix, in_flight)
     show_progress = not stdout and not as_json and sys.stderr.isatty()
-    run = _Run(total, show_progress, mode)
     try:
-        from awspar.s3 import get_objects
+        from awspar._config import EngineConfig
+        from awspar.s3 import get_objects, open_engine
 
+        engine = open_engine(mode, config=EngineConfig(concurrency=in_flight, max_concurrency=max_concurrency),
+                             region=region, endpoint_url=endpoint_url, profile=profile)
+        run = _Run(total, show_progress, mode, engine.limits)
         results = get_objects(
             bucket, key_source, prefix=prefix, out_dir=None if stdout else (out or "."), mode=mode,
-            concurrency=concurrency, region=region, endpoint_url=endpoint_url, profile=profile,
+            engine=engine, region=region, endpoint_url=endpoint_url, profile=profile,
             overwrite=overwrite, skip_existing=skip_existing, on_progress=run.on_bytes,
         )
         try:
@@ -127,6 +130,7 @@ def s3_get_command(
                         sys.stdout.buffer.flush()
         finally:
             results.close()  # on any way out: cancels what is in flight, removes temporary files
+            engine.close()
     except KeyboardInterrupt:
         fail("interrupted: nothing partial was left behind", EXIT_INTERRUPTED)
     except ServiceError as exc:  # the listing failed: no such bucket, access denied...
@@ -170,9 +174,11 @@ def _describe(code: str, message: str, bucket: str) -> str:
 class _Run:
     """Counts, the progress bar and the closing report."""
 
-    def __init__(self, total: int | None, show_progress: bool, mode: str) -> None:
+    def __init__(self, total: int | None, show_progress: bool, mode: str, limits: Any = None) -> None:
         self.started = time.perf_counter()
+        self._clock_started = time.monotonic()  # the clock of the limits' history
         self.mode = mode
+        self.limits = limits
         self.results: list[dict[str, Any]] = []
         self.failures: list[Any] = []
         self.ok = self.failed = self.skipped = self.bytes = self.requests = 0
@@ -229,6 +235,28 @@ class _Run:
                 self.failures.append(result)
         if self._progress is not None:
             self._progress.advance(self._objects_task, 1)
+            if self.limits is not None:
+                limit, throttled, answered = self._limit_now()
+                share = throttled / answered if answered else 0.0
+                self._progress.update(self._objects_task, description=f"objects (limit {limit}, {share:.0%} throttled)")
+
+    def _limit_now(self) -> tuple[int, int, int]:
+        """The adaptive limit now (summed over scopes), throttled answers and all answers."""
+        scopes = self.limits.scopes().values()
+        return (sum(s.limit for s in scopes), sum(s.throttled for s in scopes), sum(s.answered for s in scopes))
+
+    def concurrency_report(self) -> dict[str, Any] | None:
+        """For ``--json``: the limit, the throttled share and their sampled history per scope
+        (``[seconds since start, limit, throttled share]``, at most a few hundred samples)."""
+        if self.limits is None:
+            return None
+        limit, throttled, answered = self._limit_now()
+        return {
+            "mode": "auto", "max": self.limits.maximum, "limit": limit, "throttled": throttled, "answered": answered,
+            "throttled_share": round(throttled / answered, 4) if answered else 0.0,
+            "history": {scope: [[round(t - self._clock_started, 3), n, round(share, 4)] for t, n, share in lim.history()]
+                        for scope, lim in self.limits.scopes().items()},
+        }
 
     def finish(self, bucket: str, as_json: bool, to_stderr: bool) -> int:
         """Print the summary or the JSON report; return the exit code."""
@@ -245,6 +273,9 @@ class _Run:
                 "requests_per_s": round(self.requests / wall, 1) if wall else 0.0,
                 "error_codes": dict(self.codes), "exit_code": code, "objects": self.results,
             }
+            concurrency = self.concurrency_report()
+            if concurrency is not None:
+                report["concurrency"] = concurrency
             typer.echo(json.dumps(report, ensure_ascii=False))
             return code
         if unreachable:

@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.s3.filecheck import FileCheck
     from awspar.signer import Signer
 
-__all__ = ["MiB", "ObjectResult", "aget_objects", "auto_mode", "get_objects"]
+__all__ = ["MiB", "ObjectResult", "aget_objects", "auto_mode", "get_objects", "open_engine"]
 
 MiB = 1024 * 1024
 _MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -554,14 +554,16 @@ async def _arefs(
         for ref in page:
             yield ref
 
-def auto_mode(named: int | None, prefix: str | None, concurrency: int | None) -> str:
+def auto_mode(named: int | None, prefix: str | None, concurrency: int | str | None) -> str:
     """The engine ``mode="auto"`` takes: ``threads`` when the keys are all named (``named`` of
     them, ``None`` when not known up front) and go out in one wave, else ``async``. One wave is
     over in about one round trip, so what the user waits for is start-up, and the threads engine
     starts ~150 ms sooner (no aiohttp to import: about as long as the requests themselves); past
     one wave, the async engine's lower CPU per request wins. Without the ``async`` extra it is
     always ``threads``: the user did not ask for a missing engine."""
-    one_wave = named is not None and prefix is None and named <= (concurrency or DEFAULT_CONFIG.concurrency)
+    # concurrency="auto" starts small and doubles every round trip: the default's 32 is a fair wave
+    bound = concurrency if isinstance(concurrency, int) else DEFAULT_CONFIG.max_in_flight
+    one_wave = named is not None and prefix is None and named <= bound
     return "threads" if one_wave or not _installed("aiohttp") else "async"
 
 
@@ -583,15 +585,39 @@ def _named_count(keys: Any) -> int | None:
     return len(keys) if isinstance(keys, (list, tuple, set, frozenset, dict)) else None
 
 
-def _resolve(
-    mode: str, concurrency: int | None, config: EngineConfig | None, signer: Signer | None,
-    session: Any, region: str | None, endpoint_url: str | None, profile: str | None,
-) -> tuple[Signer, EngineConfig]:
+def open_engine(
+    mode: str, concurrency: int | str | None = None, *, config: EngineConfig | None = None, session: Any = None,
+    region: str | None = None, endpoint_url: str | None = None, profile: str | None = None,
+) -> Engine:
+    """The engine :func:`get_objects` makes for ``mode`` (not ``"auto"``: see :func:`auto_mode`),
+    for a caller that wants to hold it (and close it): e.g. to read ``engine.limits`` while a
+    ``concurrency="auto"`` fetch runs, as ``awspar s3-get`` does for its progress line."""
+    from awspar.engines import get_engine
+
+    config = _engine_config(mode, concurrency, config)
+    options: dict[str, Any] = {}
+    if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
+        import boto3
+
+        options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
+                   "endpoint_url": endpoint_url}
+    return get_engine(mode, config, **options)
+
+
+def _engine_config(mode: str, concurrency: int | str | None, config: EngineConfig | None) -> EngineConfig:
     config = config or DEFAULT_CONFIG
     if concurrency is not None:
         config = config.with_(concurrency=concurrency)
     if mode == "sequential":
         config = config.with_(concurrency=1)
+    return config
+
+
+def _resolve(
+    mode: str, concurrency: int | str | None, config: EngineConfig | None, signer: Signer | None,
+    session: Any, region: str | None, endpoint_url: str | None, profile: str | None,
+) -> tuple[Signer, EngineConfig]:
+    config = _engine_config(mode, concurrency, config)
     if signer is None:
         from awspar.signer import Signer, botocore_session
 
@@ -608,7 +634,7 @@ async def aget_objects(
     prefix: str | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     mode: str = "async",
-    concurrency: int | None = None,
+    concurrency: int | str | None = None,
     config: EngineConfig | None = None,
     engine: Engine | None = None,
     signer: Signer | None = None,
@@ -633,7 +659,7 @@ async def aget_objects(
     ...     print(result.key, result.ok, result.error_code)
     """
     if mode == "auto":
-        mode = auto_mode(_named_count(keys), prefix, concurrency or (config.concurrency if config else None))
+        mode = auto_mode(_named_count(keys), prefix, concurrency or (config.max_in_flight if config else None))
     fetcher, engine, own_engine, workers = _prepare(
         bucket, out_dir=out_dir, mode=mode, concurrency=concurrency, config=config, engine=engine,
         signer=signer, session=session, region=region, endpoint_url=endpoint_url, profile=profile,
@@ -664,7 +690,7 @@ def get_objects(
     prefix: str | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     mode: str = "threads",
-    concurrency: int | None = None,
+    concurrency: int | str | None = None,
     config: EngineConfig | None = None,
     engine: Engine | None = None,
     signer: Signer | None = None,
@@ -707,7 +733,7 @@ def get_objects(
     ...     print(result.key, result.ok, result.size, result.error_code)
     """
     if mode == "auto":
-        mode = auto_mode(_named_count(keys), prefix, concurrency or (config.concurrency if config else None))
+        mode = auto_mode(_named_count(keys), prefix, concurrency or (config.max_in_flight if config else None))
     fetcher, engine, own_engine, workers = _prepare(
         bucket, out_dir=out_dir, mode=mode, concurrency=concurrency, config=config, engine=engine,
         signer=signer, session=session, region=region, endpoint_url=endpoint_url, profile=profile,
@@ -722,7 +748,7 @@ def get_objects(
 
 
 def _prepare(
-    bucket: str, *, out_dir: str | os.PathLike[str] | None, mode: str, concurrency: int | None,
+    bucket: str, *, out_dir: str | os.PathLike[str] | None, mode: str, concurrency: int | str | None,
     config: EngineConfig | None, engine: Engine | None, signer: Signer | None, session: Any,
     region: str | None, endpoint_url: str | None, profile: str | None, presigned: bool | None,
     skip_existing: bool, overwrite: bool, part_size: int, multipart_threshold: int, verify_checksums: bool,
@@ -735,16 +761,9 @@ def _prepare(
         raise ValueError("choose skip_existing or overwrite, not both")
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
     own_engine = engine is None
-    if engine is None:
-        from awspar.engines import get_engine
-
-        options: dict[str, Any] = {}
-        if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
-            import boto3
-
-            options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
-                       "endpoint_url": endpoint_url}
-        engine = get_engine(mode, config, **options)  # re-signing is per run: see _run_in_threads
+    if engine is None:  # re-signing is per run: see _run_in_threads
+        engine = open_engine(mode, config=config, session=session, region=region, endpoint_url=endpoint_url,
+                             profile=profile)
     if presigned is None:
         presigned = not engine.signs_itself  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
@@ -755,7 +774,7 @@ def _prepare(
         threshold=multipart_threshold, overwrite=overwrite, skip_existing=skip_existing,
         verify_checksums=verify_checksums, on_progress=on_progress,
     )
-    return fetcher, engine, own_engine, engine.config.concurrency
+    return fetcher, engine, own_engine, engine.config.max_in_flight
 
 
 def _run_in_threads(fetcher: _Fetcher, engine: Engine, keys: Any, prefix: str | None, workers: int) -> Iterator[ObjectResult]:

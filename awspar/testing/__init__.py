@@ -10,6 +10,9 @@ package does not import them.
   checks, generated buckets, latency and faults.
 - :class:`~awspar.testing.bedrock_server.BedrockServer`: a Bedrock runtime simulator.
 - :mod:`awspar.testing.faults`: latency, fault and quota settings shared by both.
+- :mod:`awspar.testing.capacity`: their capacity model (N requests/s or N in flight per prefix or
+  model, then the service's throttling answer); :mod:`awspar.testing.scripted`, the same on a
+  fake clock, for the adaptive limiter's tests.
 - :class:`~awspar.testing.moto_server.MotoServer`: moto's server, for S3 semantics beyond the above.
 - :mod:`awspar.testing.plugin`: pytest fixtures (``object_server``, ``bedrock_server``,
   ``local_aws_env``, ``moto_server`` ...).
@@ -37,6 +40,7 @@ _LAZY = {
     "Latency": "awspar.testing.faults",
     "FaultRates": "awspar.testing.faults",
     "Quota": "awspar.testing.faults",
+    "Capacity": "awspar.testing.capacity",
 }
 
 __all__ = [  # noqa: RUF022 - the eager names first, then the lazy ones
@@ -45,6 +49,7 @@ __all__ = [  # noqa: RUF022 - the eager names first, then the lazy ones
     "TEST_SESSION_CREDENTIALS",
     "TestCredentials",
     "BedrockServer",
+    "Capacity",
     "EndpointBehaviour",
     "FaultRates",
     "GeneratedBucket",
