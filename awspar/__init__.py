@@ -46,6 +46,9 @@ _EXPORTS: dict[str, str] = {
     "get_objects": "awspar.s3",
     "aget_objects": "awspar.s3",
     "ObjectResult": "awspar.s3",
+    "call_many": "awspar.call",
+    "acall_many": "awspar.call",
+    "CallResult": "awspar.call",
     "BedrockAnswer": "awspar.bedrock",
     "BedrockCall": "awspar.bedrock",
     "BedrockRun": "awspar.bedrock",
@@ -54,10 +57,10 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 #: Subpackages and modules reachable as attributes (``awspar.s3.get_objects``), imported on first use.
-_SUBMODULES = frozenset({"bedrock", "bench", "cli", "engines", "parsing", "s3", "signer", "testing"})
+_SUBMODULES = frozenset({"bedrock", "bench", "call", "cli", "engines", "parsing", "s3", "signer", "testing"})
 
 if TYPE_CHECKING:  # pragma: no cover
-    from awspar import bedrock, bench, cli, engines, parsing, s3, signer, testing
+    from awspar import bedrock, bench, call, cli, engines, parsing, s3, signer, testing
     from awspar._config import DEFAULT_CONFIG, EngineConfig, RetryPolicy
     from awspar._errors import (
         AwsparError,
@@ -77,6 +80,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from awspar._models import FileSink, RawResponse, SignedRequest, Span
     from awspar.bedrock import BedrockAnswer, BedrockCall, BedrockRun, LargeRaceWarning
+    from awspar.call import CallResult, acall_many, call_many
     from awspar.engines import ENGINE_NAMES, get_engine
     from awspar.engines.base import Engine, RaceResult
     from awspar.parsing import parse, parse_response

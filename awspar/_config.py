@@ -18,28 +18,55 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter, capped.
+    """When to try a request again and how long to wait first: full-jitter exponential backoff
+    as botocore's standard mode does it, with a budget in time.
 
-    ``max_attempts`` counts the first try (1 means never retry). The delay before attempt
-    ``n + 1`` is uniform in ``[0, min(max_delay, base_delay * 2 ** (n - 1))]``.
-    Retried: connection errors, timeouts, :data:`RETRYABLE_STATUSES` and throttling error codes.
+    - A **throttling** answer (429, 503, or a throttling code such as ``SlowDown``,
+      ``ThrottlingException``, ``ProvisionedThroughputExceededException``, ``RequestLimitExceeded``:
+      :data:`~awspar._errors.THROTTLING_CODES`) is the service asking for time: it is retried
+      until the request has run ``max_elapsed`` seconds (default 120) or made ``max_attempts``
+      attempts (default 20, the first included), waiting uniform in
+      ``[0, min(max_delay, throttle_base_delay * 2 ** (n - 1))]`` after attempt ``n`` (1 s base,
+      20 s cap by default), and at least what the answer's ``Retry-After`` (seconds or a date) or
+      ``x-amz-retry-after`` (milliseconds) asks for. A wait that would end past ``max_elapsed``
+      is not taken: the last answer is the result.
+    - Any other retryable failure (connection errors, timeouts, short bodies, 500/502/504) is
+      retried at most ``max_transient_attempts`` attempts in all (default 4), from a small
+      ``base_delay`` (50 ms), so that a dead endpoint is reported in well under a second.
+
+    ``max_attempts=1`` never retries. ``throttle_base_delay=None`` means ``20 * base_delay`` (1 s
+    with the defaults), so that a test scales the whole policy down with ``base_delay`` alone.
     """
 
-    max_attempts: int = 4
+    max_attempts: int = 20
     base_delay: float = 0.05
-    max_delay: float = 5.0
+    max_delay: float = 20.0
     retry_statuses: frozenset[int] = RETRYABLE_STATUSES
+    max_elapsed: float = 120.0
+    max_transient_attempts: int = 4
+    throttle_base_delay: float | None = None
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if self.base_delay < 0 or self.max_delay < 0:
+        if self.max_attempts < 1 or self.max_transient_attempts < 1:
+            raise ValueError("max_attempts and max_transient_attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < 0 or (self.throttle_base_delay or 0) < 0:
             raise ValueError("retry delays must not be negative")
+        if self.max_elapsed <= 0:
+            raise ValueError("max_elapsed must be positive")
 
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return (rng or random).uniform(0.0, cap)
+    @property
+    def throttle_base(self) -> float:
+        """The backoff base after a throttling answer (seconds)."""
+        return 20 * self.base_delay if self.throttle_base_delay is None else self.throttle_base_delay
+
+    def delay(self, attempt: int, rng: random.Random | None = None, *, throttled: bool = False,
+              retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based): full jitter from the
+        throttling or the ordinary base, and never less than ``retry_after`` when the server gave one."""
+        base = self.throttle_base if throttled else self.base_delay
+        cap = min(self.max_delay, base * (2 ** min(attempt - 1, 62)))
+        wait = (rng or random).uniform(0.0, cap)
+        return wait if retry_after is None else max(wait, retry_after)
 
     def should_retry_status(self, status: int) -> bool:
         """True when an HTTP status is worth another attempt."""
@@ -62,7 +89,8 @@ class EngineConfig:
       engines' pools then; :attr:`max_in_flight` is the bound either way.
     - ``connect_timeout`` / ``read_timeout``: seconds (defaults 10 and 120; botocore's 60 s read
       timeout is too short for long model generations).
-    - ``retry``: a :class:`RetryPolicy`.
+    - ``retry``: a :class:`RetryPolicy` (throttling is retried for up to 120 s, other failures
+      4 attempts in all).
     - ``hedge_after``: opt-in hedging. ``None`` (default) never hedges; a float sends a duplicate
       of a request that has run longer than that many seconds; a string ``"p95"`` (any
       percentile) hedges after that percentile of the latencies seen so far in the run (once

@@ -144,8 +144,9 @@ class ServiceError(AwsparError):
     """AWS answered with an error.
 
     Fields: ``code`` (e.g. ``"NoSuchKey"``), ``status`` (HTTP status), ``request_id``,
-    ``operation``, ``throttling`` (True for throttling codes and 429) and ``retryable``
-    (throttling, or a 5xx status).
+    ``operation``, ``throttling`` (True for throttling codes and 429), ``retryable``
+    (throttling, or a 5xx status) and ``attempts`` (how many were made; ``retried`` when more
+    than one).
     """
 
     code: str = ""
@@ -154,6 +155,12 @@ class ServiceError(AwsparError):
     operation: str = ""
     throttling: bool = False
     retryable: bool = False
+    attempts: int = 1
+
+    @property
+    def retried(self) -> bool:
+        """True when the answer came after at least one retry."""
+        return self.attempts > 1
 
     @classmethod
     def from_parts(
@@ -163,6 +170,7 @@ class ServiceError(AwsparError):
         status: int,
         request_id: str | None = None,
         operation: str = "",
+        attempts: int = 1,
     ) -> "ServiceError":
         """Build one, deriving ``throttling`` and ``retryable`` from the code and status."""
         throttling = code in THROTTLING_CODES or status == 429
@@ -177,6 +185,7 @@ class ServiceError(AwsparError):
             operation=operation,
             throttling=throttling,
             retryable=retryable,
+            attempts=attempts,
         )
 
 

@@ -101,6 +101,7 @@ def parse(
             status=status_code,
             request_id=metadata.get("RequestId") or None,
             operation=operation,
+            attempts=retry_attempts + 1,
         )
     return parsed
 

@@ -210,3 +210,57 @@ def test_bench_files_get_the_mode_the_umask_gives_new_files(tmp_path: Path) -> N
         os.umask(previous)
     assert {stat.S_IMODE(path.stat().st_mode) for path in written} == {0o644}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "spans.csv", "summary.csv"]  # no temp left
+
+
+def _chart_document() -> dict[str, Any]:
+    """A bench.json as `awspar bench --quick` writes it, reduced to what the charts read: an s3
+    workload whose modes span 0.08x to 5.8x SINGLE (a log axis) and a Bedrock one whose model id
+    makes a long title."""
+    def mode(name: str, relative: float, family: str = "awspar") -> dict[str, Any]:
+        task = {"index": 0, "ok": True, "cancelled": False, "error": None, "start_s": 0.0, "end_s": 0.5,
+                "segments": [{"kind": "request", "start_s": 0.0, "end_s": 0.5}]}
+        return {"mode": name, "family": family, "summary": {"relative": relative, "rounds": 1},
+                "median_round": 0, "rounds": [{"round": 0, "wall_s": 0.5, "tasks": [task]}]}
+
+    s3 = [mode("SINGLE", 1.0, "seed"), mode("THREADS", 5.79, "seed"), mode("boto3-threads", 0.67, "boto3"),
+          mode("awspar-async", 0.15), mode("awspar-subinterpreters", 0.11), mode("obstore", 0.08, "peer")]
+    bedrock = [mode("SINGLE", 1.0, "seed"), mode("THREADS", 2.31, "seed"), mode("awspar-threads-race", 0.19)]
+    return {"machine": {"python": "3.13.0", "cpus": 2}, "workloads": [
+        {"name": "s3", "baseline_wall_s": 0.87, "modes": s3,
+         "params": {"n": 10, "concurrency": 10, "latency_ms": 50.0, "size": 102400}},
+        {"name": "bedrock", "baseline_wall_s": 0.84, "modes": bedrock,
+         "params": {"n": 3, "concurrency": 3, "latency_ms": 250.0, "latency_sigma": 0.5,
+                    "model": "anthropic.claude-3-haiku-20240307-v1:0"}},
+    ]}
+
+
+def test_every_chart_keeps_its_text_inside_the_figure_and_tick_labels_apart() -> None:
+    pytest.importorskip("matplotlib")
+    from awspar.bench.charts import _figures, _pyplot
+
+    plt = _pyplot()
+    checked = 0
+    for name, figure in _figures(plt, _chart_document()):
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        bounds = figure.bbox
+        texts = [figure._suptitle] if figure._suptitle is not None else []
+        for axes in figure.axes:
+            low, high = sorted(axes.get_xlim())
+            shown = [t for t in axes.get_xticklabels()  # the ticks drawn: those inside the axis' range
+                     if t.get_visible() and t.get_text() and low <= t.get_position()[0] <= high]
+            texts += [axes.title, *axes.texts, *shown, *axes.get_yticklabels()]
+            assert len(shown) >= 2, f"{name}: x axis labels {[t.get_text() for t in shown]}"
+            boxes = sorted((t.get_window_extent(renderer) for t in shown), key=lambda b: b.x0)
+            for left, right in zip(boxes, boxes[1:]):
+                assert left.x1 <= right.x0 + 0.5, f"{name}: x tick labels overlap"
+            if axes.get_xscale() == "log":
+                assert all(t.get_text().endswith("×") for t in shown), [t.get_text() for t in shown]
+        for text in texts:
+            if not text.get_visible() or not text.get_text():
+                continue
+            box = text.get_window_extent(renderer)
+            assert box.x0 >= bounds.x0 - 1 and box.x1 <= bounds.x1 + 1, f"{name}: {text.get_text()!r} runs off"
+            checked += 1
+        plt.close(figure)
+    assert checked > 20

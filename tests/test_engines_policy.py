@@ -58,7 +58,7 @@ def test_throttling_code_in_a_400_body_is_retried_but_access_denied_is_not() -> 
     run = run_for(EngineConfig())
     assert run.prepare() is REQUEST
     delay = run.record([answer(400, b'{"__type":"ThrottlingException"}')])
-    assert isinstance(delay, float) and 0 <= delay <= RetryPolicy().base_delay
+    assert isinstance(delay, float) and 0 <= delay <= RetryPolicy().throttle_base
     run.prepare()
     final = run.record([answer(403, b"<Error><Code>AccessDenied</Code></Error>")])
     assert not isinstance(final, float)

@@ -39,7 +39,7 @@ def _reap(process: subprocess.Popen[str]) -> None:
     process.stderr.close()  # type: ignore[union-attr]
 
 
-def _read_env(stdout: IO[str], lines: int = 6) -> dict[str, str]:
+def _read_env(stdout: IO[str], lines: int = 7) -> dict[str, str]:
     env = {}
     for _ in range(lines):
         line = stdout.readline()
@@ -63,8 +63,8 @@ def test_local_serves_both_endpoints_and_stops_on_a_signal(sig: signal.Signals, 
     process = _start("--objects", "5", "--size", "2KiB", "--bucket", "demo", "--seed", "3")
     try:
         env = _read_env(process.stdout)  # type: ignore[arg-type]
-        assert set(env) == {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ACCESS_KEY_ID",
-                            "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"}
+        assert set(env) == {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL_DYNAMODB",
+                            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"}
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
@@ -80,11 +80,16 @@ def test_local_serves_both_endpoints_and_stops_on_a_signal(sig: signal.Signals, 
         rt = boto3.client("bedrock-runtime")
         reply = rt.converse(modelId="amazon.nova-micro-v1:0", messages=[{"role": "user", "content": [{"text": "hi"}]}])
         assert reply["output"]["message"]["content"][0]["text"] == "hi"
+        ddb = boto3.client("dynamodb")
+        assert ddb.get_item(TableName="demo", Key={"pk": {"S": "item-000002"}})["Item"]["n"] == {"N": "2"}
+        ddb.put_item(TableName="demo", Item={"pk": {"S": "mine"}, "v": {"B": b"\x00\xff"}})
+        assert ddb.get_item(TableName="demo", Key={"pk": {"S": "mine"}})["Item"]["v"] == {"B": b"\x00\xff"}
         process.send_signal(sig)
         assert process.wait(timeout=15) == 0
         stderr = process.stderr.read()  # type: ignore[union-attr]
         assert "stopped" in stderr and "Traceback" not in stderr
         assert _port_closed(env["AWS_ENDPOINT_URL_S3"]) and _port_closed(env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"])
+        assert _port_closed(env["AWS_ENDPOINT_URL_DYNAMODB"])
     finally:
         _reap(process)
 

@@ -89,7 +89,7 @@ def local_endpoints():
 @pytest.mark.timeout(240)
 def test_readme_commands_run_against_the_local_endpoints(local_endpoints, tmp_path: Path) -> None:
     commands = [c for c in _commands("awspar") if c.split()[1] != "local"]
-    assert {c.split()[1] for c in commands} >= {"s3-get", "bedrock", "sign", "bench"}
+    assert {c.split()[1] for c in commands} >= {"s3-get", "bedrock", "sign", "bench", "call"}
     for line in commands:
         result = subprocess.run([AWSPAR, *shlex.split(line)[1:]], cwd=tmp_path, env=local_endpoints,
                                 capture_output=True, text=True, timeout=180)

@@ -195,6 +195,22 @@ def test_a_command_run_imports_only_its_own_module() -> None:
     assert "awspar.cli.s3_get" in loaded and "awspar.cli.bedrock" not in loaded and "awspar.bedrock'" not in loaded
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["threads", "async"])
+@pytest.mark.parametrize("skip_existing", [False, True])
+def test_a_key_named_twice_or_also_listed_is_fetched_once(server, tmp_path, mode, skip_existing) -> None:
+    """The old code fetched it twice: the second copy failed with FileExists (exit 1), even
+    with --skip-existing (both copies started before either file existed)."""
+    done = _run(server, "demo", "a.txt", "a.txt", "--keys-from", "-", "--prefix", "dir/", "--mode", mode,
+                "--json", "--out", str(tmp_path), *(["--skip-existing"] if skip_existing else []),
+                stdin="dir/b c.txt\na.txt\ndir/b c.txt\n")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert sorted(o["key"] for o in report["objects"]) == ["a.txt", "dir/b c.txt"]
+    assert (report["ok"], report["failed"], report["requests"]) == (2, 0, 2)
+    assert (tmp_path / "dir" / "b c.txt").read_bytes() == BODIES["dir/b c.txt"]
+
+
 @pytest.mark.timeout(90)
 def test_concurrency_auto_backs_off_under_slowdown_and_reports_its_limit(tmp_path) -> None:
     """The default ``--concurrency auto`` against a prefix that serves 4 requests in flight (503
@@ -211,7 +227,7 @@ def test_concurrency_auto_backs_off_under_slowdown_and_reports_its_limit(tmp_pat
     assert report["ok"] == 120 and faults.get("capacity", 0) > 0
     concurrency = report["concurrency"]
     assert concurrency["mode"] == "auto" and concurrency["max"] == 256
-    assert 1 <= concurrency["limit"] <= 5 and concurrency["throttled"] == faults["capacity"]
+    assert 1 <= concurrency["limit"] <= 6 and concurrency["throttled"] == faults["capacity"]  # 4, and a probe or two
     assert 0 < concurrency["throttled_share"] < 0.5
     (history,) = concurrency["history"].values()
     assert all(len(sample) == 3 for sample in history)

@@ -70,9 +70,11 @@ __all__ = [
 DEFAULT_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 #: The engine settings for Bedrock unless ``config=`` says otherwise: a read timeout well past
 #: botocore's 60 s (long generations), a modest cap on calls in flight, and patient retries of
-#: throttling (backoff with full jitter from 0.25 s up to 8 s, 5 attempts in all).
+#: throttling (full-jitter backoff from 1 s up to 20 s, as botocore's standard mode; 5 attempts in
+#: all, within the policy's 120 s; other failures from 0.25 s).
 BEDROCK_CONFIG = EngineConfig(
-    concurrency=10, read_timeout=300.0, retry=RetryPolicy(max_attempts=5, base_delay=0.25, max_delay=8.0)
+    concurrency=10, read_timeout=300.0,
+    retry=RetryPolicy(max_attempts=5, max_transient_attempts=5, base_delay=0.25, throttle_base_delay=1.0),
 )
 #: Racing more calls than this warns (:class:`LargeRaceWarning`).
 LARGE_RACE = 5

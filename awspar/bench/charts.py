@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +74,15 @@ def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def chart_title(workload: dict[str, Any], mode: str | None = None) -> str:
-    """``"s3 · awspar-async\\nn=10, size=100 KiB, latency 50 ms ..."``."""
+def chart_title(workload: dict[str, Any], mode: str | None = None, width: int | None = None) -> str:
+    """``"s3 · awspar-async\\nn=10, size=100 KiB, latency 50 ms ..."``, the parameters wrapped
+    at ``width`` characters when given (a long Bedrock model id would run off a chart)."""
     head = workload["name"] if mode is None else f"{workload['name']} · {mode}"
-    return f"{head}\n{_params_text(workload['params'])}"
+    params = _params_text(workload["params"])
+    return f"{head}\n{textwrap.fill(params, width) if width else params}"
 
 
-def _waterfall(plt: Any, workload: dict[str, Any], mode: dict[str, Any], path: Path, fmt: str) -> None:
+def _waterfall(plt: Any, workload: dict[str, Any], mode: dict[str, Any]) -> Any:
     round_ = next(r for r in mode["rounds"] if r["round"] == mode["median_round"])
     tasks = round_["tasks"]
     height = max(2.4, 0.9 + 0.32 * len(tasks))
@@ -104,14 +108,13 @@ def _waterfall(plt: Any, workload: dict[str, Any], mode: dict[str, Any], path: P
     summary = mode["summary"]
     relative = summary.get("relative")
     extra = f", {relative:.2f}× SINGLE" if relative is not None else ""
-    axes.set_title(f"{chart_title(workload, mode['mode'])}\nwall {round_['wall_s']:.3f} s (median of "
+    axes.set_title(f"{chart_title(workload, mode['mode'], width=100)}\nwall {round_['wall_s']:.3f} s (median of "
                    f"{summary.get('rounds', 1)}){extra}", fontsize=9)
     if seen:
         axes.legend(list(seen.values()), list(seen), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes.grid(axis="x", linewidth=0.3)
     figure.tight_layout()
-    _save(figure, path, fmt)
-    plt.close(figure)
+    return figure
 
 
 def _bars(axes: Any, modes: list[dict[str, Any]]) -> None:
@@ -125,39 +128,59 @@ def _bars(axes: Any, modes: list[dict[str, Any]]) -> None:
     axes.axvline(1.0, color="#444444", linewidth=0.8, linestyle="--")
     for row, value in enumerate(values):
         axes.text(value, row, f" {value:.2f}×", va="center", fontsize=7)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    times = FuncFormatter(lambda value, _: f"{value:g}×")
     if values and max(values) / max(min(values), 1e-9) > 30:
+        # Decades alone leave one or two ticks, matplotlib's minor labels overlap: 1-2-5 steps.
         axes.set_xscale("log")
+        axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.set_xlim(min(values) / 1.3, max(values) * 1.8)  # room for the last bar's label
+    elif values:
+        axes.set_xlim(0, max(values) * 1.15)
+    axes.xaxis.set_major_formatter(times)
     axes.set_xlabel("median wall time relative to SINGLE (lower is faster)")
     axes.grid(axis="x", linewidth=0.3)
 
 
-def _relative(plt: Any, workload: dict[str, Any], path: Path, fmt: str) -> None:
+def _relative(plt: Any, workload: dict[str, Any]) -> Any:
     modes = workload["modes"]
     figure, axes = plt.subplots(figsize=(8, max(2.4, 1.0 + 0.34 * len(modes))), dpi=100)
     _bars(axes, modes)
-    axes.set_title(f"{chart_title(workload)}\ntime relative to SINGLE "
+    axes.set_title(f"{chart_title(workload, width=80)}\ntime relative to SINGLE "
                    f"({workload['baseline_wall_s']:.3f} s)", fontsize=9)
     figure.tight_layout()
-    _save(figure, path, fmt)
-    plt.close(figure)
+    return figure
 
 
-def _overview(plt: Any, document: dict[str, Any], path: Path, fmt: str) -> None:
+def _overview(plt: Any, document: dict[str, Any]) -> Any:
     workloads = [w for w in document["workloads"] if w["baseline_wall_s"] is not None]
     columns = max(1, min(2, len(workloads)))
     rows = math.ceil(len(workloads) / columns)
     figure, grid = plt.subplots(rows, columns, figsize=(7 * columns, 0.6 + 3.6 * rows), dpi=100, squeeze=False)
     for axes, workload in zip(grid.flat, workloads):
         _bars(axes, workload["modes"])
-        axes.set_title(chart_title(workload), fontsize=9)
+        axes.set_title(chart_title(workload, width=60), fontsize=9)
     for axes in list(grid.flat)[len(workloads):]:
         axes.set_visible(False)
     machine = document["machine"]
     figure.suptitle(f"awspar bench: time relative to SINGLE · Python {machine['python']}, "
                     f"{machine['cpus']} CPUs", fontsize=11)
     figure.tight_layout()
-    _save(figure, path, fmt)
-    plt.close(figure)
+    return figure
+
+
+def _figures(plt: Any, document: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Every chart of a ``bench.json`` document: (file name without suffix, figure)."""
+    for workload in document["workloads"]:
+        for mode in workload["modes"]:
+            if mode["rounds"]:
+                yield f"waterfall-{_slug(workload['name'])}-{_slug(mode['mode'])}", _waterfall(plt, workload, mode)
+        if workload["baseline_wall_s"] is not None:
+            yield f"relative-{_slug(workload['name'])}", _relative(plt, workload)
+    if any(w["baseline_wall_s"] is not None for w in document["workloads"]):
+        yield "overview", _overview(plt, document)
 
 
 def _save(figure: Any, path: Path, fmt: str) -> None:
@@ -175,18 +198,11 @@ def draw_charts(document: dict[str, Any], out_dir: Path, fmt: str = "png") -> li
     plt = _pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for workload in document["workloads"]:
-        for mode in workload["modes"]:
-            if mode["rounds"]:
-                path = out_dir / f"waterfall-{_slug(workload['name'])}-{_slug(mode['mode'])}.{fmt}"
-                _waterfall(plt, workload, mode, path, fmt)
-                written.append(path)
-        if workload["baseline_wall_s"] is not None:
-            path = out_dir / f"relative-{_slug(workload['name'])}.{fmt}"
-            _relative(plt, workload, path, fmt)
-            written.append(path)
-    if any(w["baseline_wall_s"] is not None for w in document["workloads"]):
-        path = out_dir / f"overview.{fmt}"
-        _overview(plt, document, path, fmt)
+    for name, figure in _figures(plt, document):
+        path = out_dir / f"{name}.{fmt}"
+        try:
+            _save(figure, path, fmt)
+        finally:
+            plt.close(figure)
         written.append(path)
     return written

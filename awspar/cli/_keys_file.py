@@ -1,4 +1,4 @@
-"""``--keys-from``: the lines of a keys file (or standard input) as text, read lazily.
+"""``--keys-from`` / ``--params-from``: the lines of a file (or standard input) as text, read lazily.
 
 Read as bytes and decoded line by line, so that a file that is not UTF-8 (binary, Latin-1,
 UTF-16) is one :class:`ConfigurationError` naming the line and the byte, and a UTF-8 byte order
@@ -17,19 +17,22 @@ from awspar._errors import ConfigurationError
 __all__ = ["key_lines"]
 
 
-def key_lines(source: str) -> Iterator[str]:
+def key_lines(
+    source: str, *, option: str = "--keys-from", kind: str = "keys files are UTF-8, one key a line"
+) -> Iterator[str]:
     """The lines of the file ``source`` (``"-"``: standard input), line endings kept.
 
     The file is checked now (an ``OSError`` is the caller's to report) and read as the lines are
-    consumed: a run that stops before it needs them leaves no file open.
+    consumed: a run that stops before it needs them leaves no file open. ``option`` and ``kind``
+    name the option and the expected format in the error for a line that is not UTF-8.
     """
     if source == "-":
-        return _decoded(lambda: sys.stdin.buffer, "standard input", close=False)
+        return _decoded(lambda: sys.stdin.buffer, f"{option} standard input", kind, close=False)
     open(source, "rb").close()
-    return _decoded(lambda: open(source, "rb"), repr(source), close=True)
+    return _decoded(lambda: open(source, "rb"), f"{option} {source!r}", kind, close=True)
 
 
-def _decoded(opener: Callable[[], BinaryIO], name: str, *, close: bool) -> Iterator[str]:
+def _decoded(opener: Callable[[], BinaryIO], name: str, kind: str, *, close: bool) -> Iterator[str]:
     stream = opener()
     offset = 0  # of the line in the file, for the message
     try:
@@ -40,8 +43,8 @@ def _decoded(opener: Callable[[], BinaryIO], name: str, *, close: bool) -> Itera
             except UnicodeDecodeError as exc:
                 bad = line[start + exc.start]
                 raise ConfigurationError(
-                    f"--keys-from {name}: line {number} is not UTF-8 text "
-                    f"(byte 0x{bad:02x} at offset {offset + start + exc.start}); keys files are UTF-8, one key a line"
+                    f"{name}: line {number} is not UTF-8 text "
+                    f"(byte 0x{bad:02x} at offset {offset + start + exc.start}); {kind}"
                 ) from None
             offset += len(line)
     finally:

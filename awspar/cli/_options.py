@@ -8,11 +8,17 @@ Each is an ``Annotated`` type to use as a parameter's annotation, with ``None`` 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-__all__ = ["BedrockEndpointUrl", "Concurrency", "EndpointUrl", "MaxConcurrency", "Profile", "Region", "S3EndpointUrl", "concurrency_value"]
+if TYPE_CHECKING:  # pragma: no cover
+    from awspar._config import EngineConfig, RetryPolicy
+
+__all__ = [
+    "BedrockEndpointUrl", "Concurrency", "EndpointUrl", "MaxConcurrency", "Profile", "Region", "S3EndpointUrl",
+    "Timeout", "concurrency_value", "retries_option", "with_retry_options",
+]
 
 
 def _endpoint_option(variable: str) -> typer.models.OptionInfo:
@@ -58,3 +64,38 @@ def concurrency_value(text: str) -> int | str:
     if not value.isdigit() or int(value) < 1:
         fail(f"--concurrency must be auto or a whole number of at least 1, not {text!r}")
     return int(value)
+
+def retries_option(policy: RetryPolicy) -> Any:
+    """``--retries N`` for a command whose default retry policy is ``policy``."""
+    return Annotated[
+        int | None,
+        typer.Option("--retries", min=0, help=f"Retries of one request after its first try, at most (default: "
+                                             f"{policy.max_attempts - 1}). Throttling (503 SlowDown, 429...) is "
+                                             "retried with backoff within --timeout; other failures (connection "
+                                             f"errors, timeouts, 500) {policy.max_transient_attempts - 1} times "
+                                             "at most."),
+    ]
+
+
+#: ``--timeout SECONDS``: the time budget of one request.
+Timeout = Annotated[
+    float | None,
+    typer.Option("--timeout", min=0.1, help="Seconds one request may take, its retries and backoff included, "
+                                            "before it fails (default: 120); also caps the connect and read "
+                                            "timeouts."),
+]
+
+
+def with_retry_options(config: EngineConfig, retries: int | None, timeout: float | None) -> EngineConfig:
+    """``config`` with what ``--retries`` and ``--timeout`` ask for (``None``: unchanged)."""
+    import dataclasses
+
+    retry = config.retry
+    if retries is not None:
+        retry = dataclasses.replace(retry, max_attempts=retries + 1,
+                                    max_transient_attempts=min(retry.max_transient_attempts, retries + 1))
+    if timeout is not None:
+        retry = dataclasses.replace(retry, max_elapsed=timeout)
+        config = config.with_(connect_timeout=min(config.connect_timeout, timeout),
+                              read_timeout=min(config.read_timeout, timeout))
+    return config.with_(retry=retry)

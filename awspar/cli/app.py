@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "awspar.cli.sign",
     "awspar.cli.bedrock",
     "awspar.cli.s3_get",
+    "awspar.cli.s3_put",
+    "awspar.cli.call",
     "awspar.cli.local",
     "awspar.cli.bench",
 )

@@ -16,7 +16,17 @@ import typer
 from awspar import bedrock
 from awspar._errors import NoWinnerError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
-from awspar.cli._options import BedrockEndpointUrl, Concurrency, MaxConcurrency, Profile, Region, concurrency_value
+from awspar.cli._options import (
+    BedrockEndpointUrl,
+    Concurrency,
+    MaxConcurrency,
+    Profile,
+    Region,
+    Timeout,
+    concurrency_value,
+    retries_option,
+    with_retry_options,
+)
 from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PARTIAL, fail
 
 __all__ = ["bedrock_command", "read_prompt", "register", "timing_table"]
@@ -84,6 +94,8 @@ def bedrock_command(
     read_timeout: Annotated[
         float, typer.Option("--read-timeout", min=1.0, help="Seconds to wait for data from the model.")
     ] = _DEFAULT_READ_TIMEOUT,
+    retries: retries_option(bedrock.BEDROCK_CONFIG.retry) = None,
+    timeout: Timeout = None,
     region: Region = None,
     endpoint_url: BedrockEndpointUrl = None,
     profile: Profile = None,
@@ -109,8 +121,10 @@ def bedrock_command(
     text = read_prompt(prompt, prompt_file)
     live = stream and not as_json
     on_token = _print_token if live and strategy != "all" else None
-    config = bedrock.BEDROCK_CONFIG.with_(read_timeout=read_timeout, concurrency=concurrency_value(concurrency),
-                                          max_concurrency=max_concurrency)
+    config = with_retry_options(
+        bedrock.BEDROCK_CONFIG.with_(read_timeout=read_timeout, concurrency=concurrency_value(concurrency),
+                                     max_concurrency=max_concurrency),
+        retries, timeout)
     cluster = dask_scheduler(mode, scheduler)
     try:
         with warnings.catch_warnings(record=True) as caught, cluster:

@@ -1,4 +1,4 @@
-"""``awspar local``: run awspar's local S3 and Bedrock endpoints until Ctrl-C.
+"""``awspar local``: run awspar's local S3, Bedrock and DynamoDB-style endpoints until Ctrl-C.
 
 It prints ``export`` lines (or ``--json``) that point any boto3 program, the AWS CLI or awspar at
 them. The credentials it prints are awspar's fixed, public test keys
@@ -71,18 +71,27 @@ def local_command(
                                                      "above it 429 ThrottlingException (default: none).")
     ] = "",
     answer: Annotated[str, typer.Option("--answer", help="Bedrock answers: echo, json or words.")] = "echo",
+    table: Annotated[
+        str, typer.Option("--table", help="Name of the DynamoDB demo table (hash key pk: item-000001 ...).")
+    ] = "demo",
+    items: Annotated[int, typer.Option("--items", min=0, help="Items in the DynamoDB demo table, generated.")] = 1000,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Accept requests without checking signatures.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated objects, answers, latency and faults.")] = 0,
     port_s3: Annotated[int, typer.Option("--port-s3", min=0, max=65535, help="S3 port (default 0: a free one).")] = 0,
     port_bedrock: Annotated[
         int, typer.Option("--port-bedrock", min=0, max=65535, help="Bedrock runtime port (default 0: a free one).")
     ] = 0,
+    port_dynamodb: Annotated[
+        int, typer.Option("--port-dynamodb", min=0, max=65535, help="DynamoDB port (default 0: a free one).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the environment as one JSON object.")] = False,
 ) -> None:
-    """Run a local S3 endpoint and Bedrock runtime, with signature checks, until Ctrl-C.
+    """Run a local S3 endpoint, Bedrock runtime and DynamoDB-style endpoint (GetItem, PutItem,
+    DeleteItem), with signature checks, until Ctrl-C.
 
-    Prints the environment (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_BEDROCK_RUNTIME, test
-    credentials, region) for boto3 and awspar: eval "$(awspar local &)" or copy the lines.
+    Prints the environment (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
+    AWS_ENDPOINT_URL_DYNAMODB, test credentials, region) for boto3 and awspar: eval "$(awspar
+    local &)" or copy the lines.
     """
     try:
         from awspar.testing.bedrock_server import ANSWER_MODES
@@ -103,15 +112,21 @@ def local_command(
                                               capacity=parse_capacity(bedrock_capacity) if bedrock_capacity else None,
                                               **shared)
         contents = GeneratedBucket(objects, parse_size(size), seed=seed)
+        dynamodb_behaviour = EndpointBehaviour(**shared)
     except ImportError as exc:
         fail(f"awspar local needs the 'local' extra ({exc.name} is missing): pip install 'awspar[local]'")
     except ValueError as exc:
         fail(str(exc))
-    _serve(bucket, contents, s3_behaviour, bedrock_behaviour, answer, not no_verify, port_s3, port_bedrock, as_json)
+    from awspar.testing.dynamodb_server import DynamoDBServer
+
+    dynamodb = DynamoDBServer(tables={table: "pk"}, generated={table: items}, behaviour=dynamodb_behaviour,
+                              verify=not no_verify, port=port_dynamodb)
+    _serve(bucket, contents, s3_behaviour, bedrock_behaviour, answer, not no_verify, port_s3, port_bedrock, as_json,
+           dynamodb, f"table {table!r}: {plural(items, 'item')}")
 
 
 def _serve(bucket: str, contents: Any, s3_behaviour: Any, bedrock_behaviour: Any, answer: str, verify: bool,
-           port_s3: int, port_bedrock: int, as_json: bool) -> None:
+           port_s3: int, port_bedrock: int, as_json: bool, dynamodb: Any, table: str) -> None:
     from awspar.testing.bedrock_server import BedrockServer
     from awspar.testing.environment import local_env
     from awspar.testing.object_server import ObjectServer
@@ -125,9 +140,10 @@ def _serve(bucket: str, contents: Any, s3_behaviour: Any, bedrock_behaviour: Any
         try:
             s3.start()
             bedrock.start()
+            dynamodb.start()
         except OSError as exc:
             fail(str(exc), EXIT_FAILED)
-        env = local_env(s3.url, bedrock.url)
+        env = local_env(s3.url, bedrock.url, dynamodb_url=dynamodb.url)
         if as_json:
             print(json.dumps(env))
         else:
@@ -135,11 +151,12 @@ def _serve(bucket: str, contents: Any, s3_behaviour: Any, bedrock_behaviour: Any
                 print(f"export {name}={shlex.quote(value)}")
         sys.stdout.flush()
         print(f"awspar local: S3 at {s3.url} (bucket {bucket!r}: {plural(contents.count, 'object')} of {plural(contents.size, 'byte')}), "
-              f"Bedrock runtime at {bedrock.url}; signatures {'checked' if verify else 'NOT checked'}. "
+              f"Bedrock runtime at {bedrock.url}, DynamoDB at {dynamodb.url} ({table}); signatures {'checked' if verify else 'NOT checked'}. "
               "Ctrl-C to stop.", file=sys.stderr, flush=True)
         while not stopping:
             time.sleep(0.1)
     finally:
+        dynamodb.stop()
         bedrock.stop()
         s3.stop()
         for sig, handler in previous.items():

@@ -9,29 +9,29 @@ verified, 1 when some failed, 2 for bad usage or configuration (missing credenti
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from collections import Counter
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
+from awspar._config import DEFAULT_CONFIG
 from awspar._errors import ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
-from awspar.cli._options import Concurrency, MaxConcurrency, Profile, Region, S3EndpointUrl, concurrency_value
-from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, fail, plural
+from awspar.cli._options import (
+    Concurrency,
+    MaxConcurrency,
+    Profile,
+    Region,
+    S3EndpointUrl,
+    Timeout,
+    concurrency_value,
+    retries_option,
+    with_retry_options,
+)
+from awspar.cli._output import EXIT_PARTIAL, EXIT_USAGE, fail
 
 __all__ = ["register", "s3_get_command"]
-
-# Error codes that mean "this endpoint, bucket or identity cannot be used at all".
-_UNREACHABLE = frozenset({
-    "ConnectError", "TimeoutError", "TransportError", "NoSuchBucket", "AccessDenied", "InvalidAccessKeyId",
-    "SignatureDoesNotMatch", "AuthorizationHeaderMalformed", "PermanentRedirect", "InvalidToken", "ExpiredToken",
-    "AllAccessDisabled", "AccountProblem",
-})
-_FAILURES_LISTED = 20
 
 
 def register(app: typer.Typer) -> None:
@@ -61,6 +61,8 @@ def s3_get_command(
     scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)] = None,
     concurrency: Concurrency = "auto",
     max_concurrency: MaxConcurrency = 256,
+    retries: retries_option(DEFAULT_CONFIG.retry) = None,
+    timeout: Timeout = None,
     region: Region = None,
     endpoint_url: S3EndpointUrl = None,
     profile: Profile = None,
@@ -108,38 +110,81 @@ def s3_get_command(
     key_source, total = _keys(keys or [], keys_from)
     if mode == "auto":
         mode = auto_mode(total, prefix, in_flight)
-    show_progress = not stdout and not as_json and sys.stderr.isatty()
-    try:
-        from awspar._config import EngineConfig
-        from awspar.s3 import get_objects, open_engine
+    from awspar.cli._s3_run import S3Run
+    from awspar.cli._stream import CheckedStream
 
-        engine = open_engine(mode, config=EngineConfig(concurrency=in_flight, max_concurrency=max_concurrency),
-                             region=region, endpoint_url=endpoint_url, profile=profile)
-        run = _Run(total, show_progress, mode, engine.limits)
-        results = get_objects(
-            bucket, key_source, prefix=prefix, out_dir=None if stdout else (out or "."), mode=mode,
-            engine=engine, region=region, endpoint_url=endpoint_url, profile=profile,
-            overwrite=overwrite, skip_existing=skip_existing, on_progress=run.on_bytes,
-        )
+    data_out = CheckedStream() if stdout else None
+    report_out = CheckedStream(sys.stderr.buffer, name="standard error") if stdout else CheckedStream()
+    show_progress = not stdout and not as_json and sys.stderr.isatty()
+    run = S3Run(bucket, mode, total=total, show_progress=show_progress, as_json=as_json, report_stream=report_out)
+    _fetch(run, bucket, key_source, cluster, data_out, prefix=prefix, out=None if stdout else (out or "."),
+           mode=mode, config=with_retry_options(DEFAULT_CONFIG.with_(concurrency=in_flight, max_concurrency=max_concurrency),
+                                                retries, timeout),
+           region=region, endpoint_url=endpoint_url, profile=profile, overwrite=overwrite, skip_existing=skip_existing,
+           empty_note=_empty_note(keys or [], keys_from, prefix))
+
+
+def _fetch(run: Any, bucket: str, key_source: Iterator[str], cluster: Any, data_out: Any, *, empty_note: str,
+           **options: Any) -> NoReturn:
+    """Run the fetch into ``run``, the one place that turns how it ended into the report and the
+    exit code: a listing that fails part-way, Ctrl-C and output that cannot be written included."""
+    from awspar.cli._s3_run import ReportLost
+
+    interrupted = False
+    try:
+        from awspar.engines import engine_for_run
+        from awspar.s3 import get_objects
+
+        out = options.pop("out")
+        # the run holds the engine, to show its adaptive limits (engine.limits) as it goes
+        engine, _ = engine_for_run(options["mode"], options["config"], None, region=options["region"],
+                                   endpoint_url=options["endpoint_url"], profile=options["profile"])
+        run.limits = engine.limits
+        results = get_objects(bucket, key_source, out_dir=out, on_progress=run.on_bytes, engine=engine, **options)
         try:
             with run, cluster:
                 for result in results:
-                    run.add(result)
-                    if stdout and result.ok and result.data is not None:
-                        sys.stdout.buffer.write(result.data)
-                        sys.stdout.buffer.flush()
+                    run.add(result, output_error=_write_data(data_out, result))
         finally:
             results.close()  # on any way out: cancels what is in flight, removes temporary files
             engine.close()
     except KeyboardInterrupt:
-        fail("interrupted: nothing partial was left behind", EXIT_INTERRUPTED)
+        interrupted = True
     except ServiceError as exc:  # the listing failed: no such bucket, access denied...
-        fail(_describe(exc.code, str(exc), bucket), EXIT_FAILED)
+        run.stop(exc.code or "ServiceError", str(exc))
     except TransportError as exc:
-        fail(f"cannot reach S3: {exc}", EXIT_FAILED)
+        run.stop(getattr(exc, "code", "") or "TransportError", f"cannot reach S3: {exc}")
+    except ReportLost as exc:
+        fail(f"cannot write the report: {exc}", EXIT_PARTIAL)
     except OSError as exc:
         fail(f"cannot write: {exc.strerror or exc}", EXIT_USAGE)
-    raise typer.Exit(run.finish(bucket, as_json, to_stderr=stdout))
+    try:
+        code = run.finish(interrupted=interrupted, empty_note=empty_note)
+    except ReportLost as exc:
+        fail(f"cannot write the report: {exc}", EXIT_PARTIAL)
+    raise typer.Exit(code)
+
+
+def _empty_note(keys: list[str], keys_from: str | None, prefix: str | None) -> str:
+    """What a run that found nothing to fetch says on stderr (it still exits 0, as ``aws s3 cp
+    --recursive`` does: no object failed; see the README on exit codes)."""
+    sources = []
+    if keys_from is not None:
+        sources.append("standard input has no key" if keys_from == "-" else f"the keys file {keys_from!r} has no key")
+    if prefix is not None:
+        sources.append(f"no key starts with {prefix!r}")
+    return f"nothing to fetch: {' and '.join(sources) or 'no key'}"
+
+
+def _write_data(data_out: Any, result: Any) -> str | None:
+    """``--stdout``: write the object's bytes, all of them; what went wrong, or None."""
+    if data_out is None or not result.ok or result.data is None:
+        return None
+    try:
+        data_out.write(result.data)
+    except OSError:
+        return data_out.describe()
+    return None
 
 
 def _keys(keys: list[str], keys_from: str | None) -> tuple[Iterator[str], int | None]:
@@ -160,153 +205,3 @@ def _keys(keys: list[str], keys_from: str | None) -> tuple[Iterator[str], int | 
             yield from keys_from_lines(lines)
 
     return chained(), None if keys_from is not None else len(keys)
-
-
-def _describe(code: str, message: str, bucket: str) -> str:
-    """One line for an error that stopped everything."""
-    if code == "NoSuchBucket":
-        return f"bucket {bucket!r} does not exist (NoSuchBucket)"
-    if code in ("ConnectError", "TimeoutError", "TransportError"):
-        return f"cannot reach S3: {message}"
-    return message
-
-
-class _Run:
-    """Counts, the progress bar and the closing report."""
-
-    def __init__(self, total: int | None, show_progress: bool, mode: str, limits: Any = None) -> None:
-        self.started = time.perf_counter()
-        self._clock_started = time.monotonic()  # the clock of the limits' history
-        self.mode = mode
-        self.limits = limits
-        self.results: list[dict[str, Any]] = []
-        self.failures: list[Any] = []
-        self.ok = self.failed = self.skipped = self.bytes = self.requests = 0
-        self.codes: Counter[str] = Counter()
-        self._progress: Any = None
-        self._objects_task: Any = None
-        self._bytes_task: Any = None
-        if show_progress:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), DownloadColumn(),
-                TransferSpeedColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=True,
-            )
-            self._objects_task = self._progress.add_task("objects", total=total)
-            self._bytes_task = self._progress.add_task("bytes", total=None)
-
-    def __enter__(self) -> _Run:  # noqa: PYI034 - Self needs 3.11 typing; this class is final
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def on_bytes(self, key: str, nbytes: int) -> None:
-        if self._progress is not None:
-            self._progress.advance(self._bytes_task, nbytes)
-
-    def add(self, result: Any) -> None:
-        self.results.append(result.to_dict())
-        self.requests += result.requests
-        if result.skipped:
-            self.skipped += 1
-        elif result.ok:
-            self.ok += 1
-            self.bytes += result.size
-        else:
-            self.failed += 1
-            self.codes[result.error_code or "Error"] += 1
-            if len(self.failures) < _FAILURES_LISTED:
-                self.failures.append(result)
-        if self._progress is not None:
-            self._progress.advance(self._objects_task, 1)
-            if self.limits is not None:
-                limit, throttled, answered = self._limit_now()
-                share = throttled / answered if answered else 0.0
-                self._progress.update(self._objects_task, description=f"objects (limit {limit}, {share:.0%} throttled)")
-
-    def _limit_now(self) -> tuple[int, int, int]:
-        """The adaptive limit now (summed over scopes), throttled answers and all answers."""
-        scopes = self.limits.scopes().values()
-        return (sum(s.limit for s in scopes), sum(s.throttled for s in scopes), sum(s.answered for s in scopes))
-
-    def concurrency_report(self) -> dict[str, Any] | None:
-        """For ``--json``: the limit, the throttled share and their sampled history per scope
-        (``[seconds since start, limit, throttled share]``, at most a few hundred samples)."""
-        if self.limits is None:
-            return None
-        limit, throttled, answered = self._limit_now()
-        return {
-            "mode": "auto", "max": self.limits.maximum, "limit": limit, "throttled": throttled, "answered": answered,
-            "throttled_share": round(throttled / answered, 4) if answered else 0.0,
-            "history": {scope: [[round(t - self._clock_started, 3), n, round(share, 4)] for t, n, share in lim.history()]
-                        for scope, lim in self.limits.scopes().items()},
-        }
-
-    def finish(self, bucket: str, as_json: bool, to_stderr: bool) -> int:
-        """Print the summary or the JSON report; return the exit code."""
-        wall = time.perf_counter() - self.started
-        code = EXIT_OK if self.failed == 0 else EXIT_PARTIAL
-        unreachable = self.failed and not self.ok and set(self.codes) <= _UNREACHABLE
-        if unreachable:
-            code = EXIT_FAILED
-        if as_json:
-            report = {
-                "bucket": bucket, "mode": self.mode, "ok": self.ok, "failed": self.failed, "skipped": self.skipped,
-                "bytes": self.bytes, "wall_s": round(wall, 6), "requests": self.requests,
-                "throughput_mb_s": round(self.bytes / wall / 1e6, 3) if wall else 0.0,
-                "requests_per_s": round(self.requests / wall, 1) if wall else 0.0,
-                "error_codes": dict(self.codes), "exit_code": code, "objects": self.results,
-            }
-            concurrency = self.concurrency_report()
-            if concurrency is not None:
-                report["concurrency"] = concurrency
-            typer.echo(json.dumps(report, ensure_ascii=False))
-            return code
-        if unreachable:
-            first = self.failures[0]
-            fail(_describe(first.error_code or "", first.error or "", bucket), EXIT_FAILED)
-        err = to_stderr
-        for result in self.failures:
-            typer.echo(f"failed: {_failure_line(result)}", err=True)
-        if self.failed > len(self.failures):
-            typer.echo(f"... and {plural(self.failed - len(self.failures), 'more failure')}", err=True)
-        codes = ", ".join(f"{n} {c}" for c, n in self.codes.most_common())
-        typer.echo(
-            f"{self.ok} ok, {self.failed} failed{f' ({codes})' if codes else ''}, {self.skipped} skipped; "
-            f"{_size(self.bytes)} in {wall:.2f} s ({_size(self.bytes / wall if wall else 0)}/s, "
-            f"{self.requests / wall if wall else 0:.0f} requests/s)",
-            err=err,
-        )
-        return code
-
-
-def _failure_line(result: Any) -> str:
-    """``key: code: message`` without repeating what the message already says."""
-    text = result.error or ""
-    if result.error_code and result.error_code not in text:
-        text = f"{result.error_code}: {text}"
-    return text if repr(result.key) in text or result.key in text else f"{result.key}: {text}"
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.engines._attempts import Resign
     from awspar.engines.base import Engine
 
-__all__ = ["ENGINE_NAMES", "engine_class", "get_engine"]
+__all__ = ["ENGINE_NAMES", "engine_class", "engine_for_run", "get_engine"]
 
 ENGINE_NAMES = ("sequential", "threads", "async", "subinterpreters", "processes", "boto3", "dask")
 
@@ -78,3 +78,24 @@ def get_engine(
     ``batch_size=``/``max_batches=`` for ``dask``).
     """
     return engine_class(mode)(config, resign=resign, **options)
+
+
+def engine_for_run(
+    mode: str, config: EngineConfig, engine: Engine | None, *, session: Any = None, region: str | None = None,
+    endpoint_url: str | None = None, profile: str | None = None,
+) -> tuple[Engine, bool]:
+    """A front-end's engine for one run: ``engine`` when the caller gave one, else a new one of
+    ``mode``; and whether the run made it (and so closes it). Re-signing is per run
+    (``plan_sender(resign)``), not the engine's. The ``boto3`` baseline calls boto3 itself, so it
+    gets the credentials (``session`` when it is a boto3 Session, else one for ``profile`` and
+    ``region``) and the endpoint."""
+    if engine is not None:
+        return engine, False
+    options: dict[str, Any] = {}
+    if mode == "boto3":
+        import boto3
+
+        if not isinstance(session, boto3.Session):
+            session = boto3.Session(profile_name=profile, region_name=region)
+        options = {"session": session, "endpoint_url": endpoint_url}
+    return get_engine(mode, config, **options), True

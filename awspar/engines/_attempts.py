@@ -54,7 +54,9 @@ __all__ = [
     "cancelled_error",
     "describe_failure",
     "error_code",
+    "is_throttling",
     "load_callable",
+    "retry_after",
     "split_job",
 ]
 
@@ -194,6 +196,33 @@ def error_code(status: int, headers: Mapping[str, str], body: bytes) -> str | No
     return match.group(1).decode("utf-8", "replace").rpartition("#")[2]
 
 
+def is_throttling(status: int, headers: Mapping[str, str], body: bytes) -> bool:
+    """True when an answer asks for time: 429, 503 (S3's ``SlowDown``, with no body on a HEAD) or
+    a throttling error code in the body or ``x-amzn-ErrorType``."""
+    return status in (429, 503) or error_code(status, headers, body) in THROTTLING_CODES
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The wait an answer asks for, in seconds: ``x-amz-retry-after`` (milliseconds) or
+    ``Retry-After`` (seconds, or an HTTP date); ``None`` when it gives none that parses."""
+    for name, value in headers.items():
+        lowered = name.lower()
+        try:
+            if lowered == "x-amz-retry-after":
+                return max(0.0, float(value) / 1000.0)
+            if lowered == "retry-after":
+                return max(0.0, float(value))
+        except ValueError:
+            if lowered == "retry-after":
+                from email.utils import parsedate_to_datetime
+
+                try:
+                    return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+                except (TypeError, ValueError):
+                    return None
+    return None
+
+
 class HedgeTracker:
     """When to send a duplicate: a fixed delay, or a percentile of the latencies seen in this run.
 
@@ -258,7 +287,8 @@ class RunPolicy:
 class RequestRun:
     """The life of one request: its attempts, their spans, and the decision after each one."""
 
-    __slots__ = ("attempt", "done", "index", "inflight", "policy", "request", "sink", "spans")
+    __slots__ = ("attempt", "began", "done", "index", "inflight", "policy", "request", "sink", "spans",
+                 "transient")
 
     def __init__(self, index: int, job: Job, policy: RunPolicy) -> None:
         self.request, self.sink = split_job(job)
@@ -266,6 +296,10 @@ class RequestRun:
         self.policy = policy
         self.spans: list[Span] = []
         self.attempt = 0
+        #: When the first attempt was prepared (``perf_counter``): the retry budget runs from here.
+        self.began = 0.0
+        #: Attempts that failed for another reason than throttling.
+        self.transient = 0
         #: Attempts in flight: ``(perf_counter start, cancel callback)``, for cancelling the run.
         self.inflight: list[tuple[float, Callable[[], object]]] = []
         self.done = False
@@ -285,6 +319,8 @@ class RequestRun:
     def prepare(self) -> SignedRequest | RawResponse:
         """The request to send for the next attempt, re-signed if its signature would be stale."""
         self.attempt += 1
+        if self.attempt == 1:
+            self.began = time.perf_counter()
         request = self.request
         margin = self.policy.config.resign_margin
         if self.policy.check_stale and request.is_stale(time.time(), margin):
@@ -331,7 +367,8 @@ class RequestRun:
         Returns the backoff delay before the next attempt, or the final :class:`RawResponse`.
         """
         winner = outcomes[won]
-        retry = self._should_retry(winner)
+        delay = self._backoff(winner)
+        retry = delay is not None
         if retry:
             label = "retry"
         elif winner.error is not None or self.policy.retry.should_retry_status(winner.status):
@@ -343,8 +380,8 @@ class RequestRun:
                 outcome.start, outcome.end, outcome.first_byte, self.attempt,
                 label if position == won else "cancelled", outcome.status or None,
             ))
-        if retry:
-            return self.policy.retry.delay(self.attempt, self.policy.rng)
+        if delay is not None:
+            return delay
         if self.policy.hedge is not None and winner.error is None and 200 <= winner.status < 300:
             self.policy.hedge.observe(winner.end - winner.start)
         return self._final(outcome=winner)
@@ -359,14 +396,29 @@ class RequestRun:
         self.done = True
         return RawResponse(self.index, spans=tuple(spans), error=cancelled_error(len(spans)), request=self.request)
 
-    def _should_retry(self, outcome: Outcome) -> bool:
-        if self.attempt >= self.policy.retry.max_attempts:
-            return False
+    def _backoff(self, outcome: Outcome) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` when this outcome is final: a
+        success, a failure not worth retrying, or a retry past the policy's count or time budget."""
+        retry = self.policy.retry
+        if self.attempt >= retry.max_attempts:
+            return None
+        throttled = False
         if outcome.error is not None:  # a cancelled attempt was stopped on purpose
-            return isinstance(outcome.error, TransportError) and not isinstance(outcome.error, CancelledError)
-        if self.policy.retry.should_retry_status(outcome.status):
-            return True
-        return error_code(outcome.status, outcome.headers, outcome.body) in THROTTLING_CODES
+            if not isinstance(outcome.error, TransportError) or isinstance(outcome.error, CancelledError):
+                return None
+        else:
+            throttled = is_throttling(outcome.status, outcome.headers, outcome.body)
+            if not throttled and not retry.should_retry_status(outcome.status):
+                return None
+        if not throttled:
+            self.transient += 1
+            if self.transient >= retry.max_transient_attempts:
+                return None
+        delay = retry.delay(self.attempt, self.policy.rng, throttled=throttled,
+                            retry_after=retry_after(outcome.headers) if outcome.error is None else None)
+        if time.perf_counter() + delay - self.began > retry.max_elapsed:
+            return None
+        return delay
 
     def _final(self, outcome: Outcome | None = None, error: AwsparError | None = None) -> RawResponse:
         self.done = True

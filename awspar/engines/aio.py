@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import io
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -451,17 +452,28 @@ class _Sender:
 
 def send_as_signed(session: aiohttp.ClientSession, request: SignedRequest) -> Any:
     """``session.request(...)`` for ``request`` exactly as signed: the URL passed as already encoded
-    (re-quoting it would break the signature), its headers and body, no redirects. Use it as
+    (re-quoting it would break the signature), its headers and body, no redirects, and no
+    ``Content-Type`` of aiohttp's own (S3 would store it as the object's). A body above 1 MiB
+    goes as a buffer written in chunks, so one large upload does not hold the loop. Use it as
     ``async with send_as_signed(session, request) as response:``."""
     import yarl
 
+    body: Any = request.body or None
+    if body is not None and len(body) > _LARGE_BODY:
+        body = io.BytesIO(body)  # shares the bytes; aiohttp writes it in chunks, yielding between them
     return session.request(
         request.method,
         yarl.URL(request.url, encoded=True),
         headers=request.headers,
-        data=request.body or None,
+        data=body,
         allow_redirects=False,
+        skip_auto_headers=_NO_AUTO_CONTENT_TYPE,
     )
+
+
+# aiohttp warns about (and writes in one go) bodies above this as bytes.
+_LARGE_BODY = 1 << 20
+_NO_AUTO_CONTENT_TYPE = ("Content-Type",)
 
 
 def aiohttp_error(

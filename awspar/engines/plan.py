@@ -18,8 +18,9 @@ subinterpreters, Dask: no event loop, so an AWS Lambda handler never loads async
 driver that stops early (an exception, a cancellation, Ctrl-C) closes the plan, so its
 ``finally`` blocks clean up (temporary files). :func:`run_plans` / :func:`arun_plans` run many
 plans at once, ``workers`` at a time, each worker taking the next plan when it is done with one:
-results come as they finish, at most ``workers`` plans in progress and at most ``handoff``
-results waiting for the consumer.
+results come as they finish (or in input order with ``ordered=True``), at most ``workers`` plans
+in progress and at most ``handoff`` results waiting for the consumer (in input order, results
+that finished ahead of a slow earlier one count towards it: the read-ahead stays bounded).
 
 The senders (:class:`SyncSender`, :class:`AsyncSender`) are what the engines offer the drivers:
 ``send(job)`` (one request through the engine's retry policy, in the caller's thread or task)
@@ -40,7 +41,7 @@ from awspar.engines._attempts import Job
 
 __all__ = [
     "MORE", "AsyncSender", "Blocking", "Plan", "Send", "SendEach", "SyncSender", "arun_plan", "arun_plans",
-    "run_plan", "run_plans",
+    "closing", "on_loop_thread", "run_plan", "run_plans",
 ]
 
 R = TypeVar("R")
@@ -163,9 +164,12 @@ async def arun_plan(plan: Plan[R], sender: AsyncSender) -> R:
 _DONE = object()
 
 
-def run_plans(plans: Iterable[Plan[R]], sender: SyncSender, *, workers: int, handoff: int = 64) -> Iterator[R]:
+def run_plans(
+    plans: Iterable[Plan[R]], sender: SyncSender, *, workers: int, handoff: int = 64, ordered: bool = False
+) -> Iterator[R]:
     """Run every plan, ``workers`` at a time in worker threads (inline when ``workers`` is 1);
-    yield each result as it finishes. ``plans`` is pulled lazily, by one worker at a time.
+    yield each result as it finishes, or in input order when ``ordered``. ``plans`` is pulled
+    lazily, by one worker at a time.
 
     Leaving early stops the workers: each closes its plan (which cleans up) before this returns.
     """
@@ -173,7 +177,7 @@ def run_plans(plans: Iterable[Plan[R]], sender: SyncSender, *, workers: int, han
         for plan in plans:
             yield run_plan(plan, sender)
         return
-    source = iter(plans)
+    source = enumerate(plans)
     take = threading.Lock()
     stop = threading.Event()
     room = threading.Semaphore(handoff + workers)
@@ -182,31 +186,32 @@ def run_plans(plans: Iterable[Plan[R]], sender: SyncSender, *, workers: int, han
     def work() -> None:
         try:
             while not stop.is_set():
-                with take:
-                    plan = next(source, _DONE)
-                if plan is _DONE:
-                    return
                 room.acquire()
-                if stop.is_set():
-                    plan.close()  # type: ignore[attr-defined]
+                with take:
+                    index, plan = next(source, (-1, _DONE))
+                if plan is _DONE or stop.is_set():
+                    if plan is not _DONE:
+                        plan.close()  # type: ignore[attr-defined]
                     return
-                results.put((True, run_plan(plan, sender)))  # type: ignore[arg-type]
+                results.put((True, index, run_plan(plan, sender)))  # type: ignore[arg-type]
         except BaseException as exc:  # handed to the consumer, raised there
             stop.set()
-            results.put((False, exc))
+            results.put((False, -1, exc))
         finally:
-            results.put((False, _DONE))
+            results.put((False, -1, _DONE))
 
     pool = ThreadPoolExecutor(workers, thread_name_prefix="awspar-plan")
     running = workers
+    order = _Order(ordered)
     try:
         for _ in range(workers):
             pool.submit(work)
         while running:
-            ok, item = results.get()
+            ok, index, item = results.get()
             if ok:
-                room.release()
-                yield item
+                for ready in order.add(index, item):
+                    room.release()
+                    yield ready
             elif item is _DONE:
                 running -= 1
             else:
@@ -222,23 +227,29 @@ def run_plans(plans: Iterable[Plan[R]], sender: SyncSender, *, workers: int, han
 
 
 async def arun_plans(
-    plans: AsyncIterator[Plan[R]], sender: AsyncSender, *, workers: int, handoff: int = 64
+    plans: AsyncIterator[Plan[R]], sender: AsyncSender, *, workers: int, handoff: int = 64, ordered: bool = False
 ) -> AsyncIterator[R]:
     """Run every plan, ``workers`` at a time as tasks on the running loop; yield each result as
-    it finishes. Leaving early cancels the tasks (each closes its plan) and waits for them."""
+    it finishes, or in input order when ``ordered``. Leaving early cancels the tasks (each closes
+    its plan) and waits for them."""
     import asyncio
 
-    results: asyncio.Queue[Any] = asyncio.Queue(maxsize=handoff)
+    results: asyncio.Queue[Any] = asyncio.Queue()
+    room = asyncio.Semaphore(handoff + max(1, workers))
     take = asyncio.Lock()
+    taken = 0
 
     async def work() -> None:
+        nonlocal taken
         while True:
+            await room.acquire()
             async with take:
                 try:
                     plan = await plans.__anext__()
                 except StopAsyncIteration:
                     return
-            await results.put((True, await arun_plan(plan, sender)))
+                index, taken = taken, taken + 1
+            await results.put((True, index, await arun_plan(plan, sender)))
 
     async def worker() -> None:
         try:
@@ -246,17 +257,20 @@ async def arun_plans(
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # handed to the consumer, raised there
-            await results.put((False, exc))
+            await results.put((False, -1, exc))
             return
-        await results.put((False, _DONE))
+        await results.put((False, -1, _DONE))
 
     tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, workers))]
     running = len(tasks)
+    order = _Order(ordered)
     try:
         while running:
-            ok, item = await results.get()
+            ok, index, item = await results.get()
             if ok:
-                yield item
+                for ready in order.add(index, item):
+                    room.release()
+                    yield ready
             elif item is _DONE:
                 running -= 1
             else:
@@ -268,3 +282,56 @@ async def arun_plans(
         aclose = getattr(plans, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+class _Order:
+    """Hands results out as they finish, or in input order (holding those that came early)."""
+
+    __slots__ = ("_early", "_next", "_ordered")
+
+    def __init__(self, ordered: bool) -> None:
+        self._ordered = ordered
+        self._early: dict[int, Any] = {}
+        self._next = 0
+
+    def add(self, index: int, result: Any) -> list[Any]:
+        """The results that may be handed out now that plan ``index`` has given ``result``."""
+        if not self._ordered:
+            return [result]
+        self._early[index] = result
+        ready = []
+        while self._next in self._early:
+            ready.append(self._early.pop(self._next))
+            self._next += 1
+        return ready
+
+
+def on_loop_thread(
+    make: Callable[[], AsyncIterator[R]], engine: Any, *, name: str, handoff: int = 64,
+    unwind_timeout: float | None = None, stuck: str | None = None,
+) -> Iterator[R]:
+    """Run an async iterator of results (a front-end's :func:`arun_plans`) on a private loop of
+    the engine's kind (``engine.event_loop``) in a helper thread, and hand its items over: the
+    sync API of a front-end on the async engine. Leaving early cancels the iterator and waits
+    for its clean-up (see :meth:`awspar._loop_thread.LoopThread.iterate`)."""
+    from awspar._loop_thread import UNWIND_TIMEOUT, LoopThread
+    from awspar.engines.aio import loop_factory
+
+    portal = LoopThread(loop_factory(getattr(engine, "event_loop", "asyncio")), name=name)
+    try:
+        yield from portal.iterate(make, handoff, unwind_timeout=unwind_timeout or UNWIND_TIMEOUT, stuck=stuck)
+    finally:
+        portal.close()
+
+
+def closing(results: Iterator[R], engine: Any | None) -> Iterator[R]:
+    """``results``, then ``engine`` closed (when given: the front-end made it), however the
+    iteration ends."""
+    try:
+        yield from results
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+        if engine is not None:
+            engine.close()

@@ -22,11 +22,19 @@ each one completes. How it goes, per key:
    partial or temporary file. Keys are mapped to paths by :mod:`awspar.s3.paths` (traversal
    keys are refused per key, never escaped).
 
+Each key is fetched once per call, however many times it is named, or named and listed too.
+
 Failures do not stop the others: each key's :class:`ObjectResult` carries its error code
 (``NoSuchKey``, ``AccessDenied``, ``SlowDown`` after the engine's retries, ``UnsafeKey``...).
 Retries, backoff and re-signing of expired URLs are the engine's (:class:`~awspar.EngineConfig`),
 with the signer's ``resign`` passed per call (``resign=``), so a caller's shared engine works too.
-A listing error (say ``NoSuchBucket``) ends the whole run with :class:`~awspar.ServiceError`.
+A listing error (say ``NoSuchBucket``, or ``AccessDenied`` on a later page) stops the keys, not the
+run: the keys listed before it are still fetched and yielded, then :class:`~awspar.ServiceError`
+is raised.
+
+Uploads are the other way round: :func:`put_objects` / :func:`aput_objects` (in
+:mod:`awspar.s3.upload`) put files, directories or ``(key, bytes)`` to a bucket, each object
+checked by S3 against its checksum, large ones as multipart uploads aborted on any failure.
 
 How it runs: each key is a *plan* (:meth:`_Fetcher.plan`, a generator without I/O, see
 :mod:`awspar.engines.plan`) and each runtime runs whole plans where the work is: as tasks on the
@@ -50,7 +58,18 @@ from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import ServiceError
 from awspar._models import FileSink, RawResponse, SignedRequest, Span, open_for_update
 from awspar.engines._attempts import Job
-from awspar.engines.plan import MORE, Blocking, Plan, Send, SendEach, Step, arun_plans, run_plans
+from awspar.engines.plan import (
+    MORE,
+    Blocking,
+    Plan,
+    Send,
+    SendEach,
+    Step,
+    arun_plans,
+    closing,
+    on_loop_thread,
+    run_plans,
+)
 from awspar.s3.integrity import (
     Expected,
     Verification,
@@ -71,7 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar.s3.filecheck import FileCheck
     from awspar.signer import Signer
 
-__all__ = ["MiB", "ObjectResult", "aget_objects", "auto_mode", "get_objects", "open_engine"]
+__all__ = ["CHECKSUMS", "MiB", "ObjectResult", "aget_objects", "aput_objects", "auto_mode", "get_objects", "put_objects"]
 
 MiB = 1024 * 1024
 _MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -518,10 +537,39 @@ def _list_params(bucket: str, prefix: str, token: str | None) -> dict[str, Any]:
     return params
 
 
-def _refs(bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: SyncSender) -> Iterator[ObjectRef]:
+class _RunKeys:
+    """The keys of one run, each fetched once, and how its listing ended.
+
+    Named keys are remembered (``named``) so that a key named twice, or named and also listed
+    under ``prefix``, is fetched once: about 100 bytes per named key (the key and its set slot).
+    Listed keys are not remembered: a listing names each key once, in order. A listing error
+    stops the keys, not the run: the keys already listed are still fetched, and the error is
+    raised once they are (:meth:`raise_error`).
+    """
+
+    def __init__(self) -> None:
+        self.named: set[str] = set()
+        self.error: Exception | None = None
+
+    def first_naming(self, key: str) -> bool:
+        """True the first time ``key`` is named in this run."""
+        if key in self.named:
+            return False
+        self.named.add(key)
+        return True
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _refs(
+    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: SyncSender, run_keys: _RunKeys
+) -> Iterator[ObjectRef]:
     """The keys to fetch: ``keys`` first, then everything under ``prefix`` (listed page by page
-    as the fetch goes, through the run's own sender)."""
-    yield from _named(keys)
+    as the fetch goes, through the run's own sender). A listing error ends the keys and is kept
+    in ``run_keys``; each key comes once (see :class:`_RunKeys`)."""
+    yield from (ref for ref in _named(keys) if run_keys.first_naming(ref.key))
     if prefix is None:
         return
     from awspar.parsing import parse_response
@@ -529,20 +577,25 @@ def _refs(bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: Sy
     def fetch_page(token: str | None) -> dict[str, Any]:
         return parse_response(sender.send(signer.sign("ListObjectsV2", _list_params(bucket, prefix, token))))
 
-    for page in list_pages(fetch_page):
-        yield from page
+    try:
+        for page in list_pages(fetch_page):
+            yield from (ref for ref in page if ref.key not in run_keys.named)
+    except Exception as exc:  # noqa: BLE001 - raised by the run once the keys listed so far are done
+        run_keys.error = exc
 
 
 async def _arefs(
-    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: AsyncSender
+    bucket: str, keys: Any, prefix: str | None, signer: Signer, sender: AsyncSender, run_keys: _RunKeys
 ) -> AsyncIterator[ObjectRef]:
     """Async twin of :func:`_refs` (``keys`` may be an async iterable; pages are listed ahead)."""
     if isinstance(keys, AsyncIterable):
         async for key in keys:
-            yield ObjectRef(key)
+            if run_keys.first_naming(key):
+                yield ObjectRef(key)
     else:
         for ref in _named(keys):
-            yield ref
+            if run_keys.first_naming(ref.key):
+                yield ref
     if prefix is None:
         return
     from awspar.parsing import parse_response
@@ -550,9 +603,13 @@ async def _arefs(
     async def fetch_page(token: str | None) -> dict[str, Any]:
         return parse_response(await sender.send(signer.sign("ListObjectsV2", _list_params(bucket, prefix, token))))
 
-    async for page in alist_pages(fetch_page):
-        for ref in page:
-            yield ref
+    try:
+        async for page in alist_pages(fetch_page):
+            for ref in page:
+                if ref.key not in run_keys.named:
+                    yield ref
+    except Exception as exc:  # noqa: BLE001 - raised by the run once the keys listed so far are done
+        run_keys.error = exc
 
 def auto_mode(named: int | None, prefix: str | None, concurrency: int | str | None) -> str:
     """The engine ``mode="auto"`` takes: ``threads`` when the keys are all named (``named`` of
@@ -585,39 +642,15 @@ def _named_count(keys: Any) -> int | None:
     return len(keys) if isinstance(keys, (list, tuple, set, frozenset, dict)) else None
 
 
-def open_engine(
-    mode: str, concurrency: int | str | None = None, *, config: EngineConfig | None = None, session: Any = None,
-    region: str | None = None, endpoint_url: str | None = None, profile: str | None = None,
-) -> Engine:
-    """The engine :func:`get_objects` makes for ``mode`` (not ``"auto"``: see :func:`auto_mode`),
-    for a caller that wants to hold it (and close it): e.g. to read ``engine.limits`` while a
-    ``concurrency="auto"`` fetch runs, as ``awspar s3-get`` does for its progress line."""
-    from awspar.engines import get_engine
-
-    config = _engine_config(mode, concurrency, config)
-    options: dict[str, Any] = {}
-    if mode == "boto3":  # the baseline calls boto3 itself and needs the credentials and endpoint
-        import boto3
-
-        options = {"session": session or boto3.Session(profile_name=profile, region_name=region),
-                   "endpoint_url": endpoint_url}
-    return get_engine(mode, config, **options)
-
-
-def _engine_config(mode: str, concurrency: int | str | None, config: EngineConfig | None) -> EngineConfig:
+def _resolve(
+    mode: str, concurrency: int | str | None, config: EngineConfig | None, signer: Signer | None,
+    session: Any, region: str | None, endpoint_url: str | None, profile: str | None,
+) -> tuple[Signer, EngineConfig]:
     config = config or DEFAULT_CONFIG
     if concurrency is not None:
         config = config.with_(concurrency=concurrency)
     if mode == "sequential":
         config = config.with_(concurrency=1)
-    return config
-
-
-def _resolve(
-    mode: str, concurrency: int | str | None, config: EngineConfig | None, signer: Signer | None,
-    session: Any, region: str | None, endpoint_url: str | None, profile: str | None,
-) -> tuple[Signer, EngineConfig]:
-    config = _engine_config(mode, concurrency, config)
     if signer is None:
         from awspar.signer import Signer, botocore_session
 
@@ -659,7 +692,7 @@ async def aget_objects(
     ...     print(result.key, result.ok, result.error_code)
     """
     if mode == "auto":
-        mode = auto_mode(_named_count(keys), prefix, concurrency or (config.max_in_flight if config else None))
+        mode = auto_mode(_named_count(keys), prefix, concurrency or (config.concurrency if config else None))
     fetcher, engine, own_engine, workers = _prepare(
         bucket, out_dir=out_dir, mode=mode, concurrency=concurrency, config=config, engine=engine,
         signer=signer, session=session, region=region, endpoint_url=endpoint_url, profile=profile,
@@ -733,7 +766,7 @@ def get_objects(
     ...     print(result.key, result.ok, result.size, result.error_code)
     """
     if mode == "auto":
-        mode = auto_mode(_named_count(keys), prefix, concurrency or (config.max_in_flight if config else None))
+        mode = auto_mode(_named_count(keys), prefix, concurrency or (config.concurrency if config else None))
     fetcher, engine, own_engine, workers = _prepare(
         bucket, out_dir=out_dir, mode=mode, concurrency=concurrency, config=config, engine=engine,
         signer=signer, session=session, region=region, endpoint_url=endpoint_url, profile=profile,
@@ -744,7 +777,7 @@ def get_objects(
         results = _on_loop_thread(lambda: _arun_on_loop(fetcher, engine, keys, prefix, workers), engine)
     else:
         results = _run_in_threads(fetcher, engine, keys, prefix, workers)
-    return _closing(results, engine if own_engine else None)
+    return closing(results, engine if own_engine else None)
 
 
 def _prepare(
@@ -760,10 +793,10 @@ def _prepare(
     if skip_existing and overwrite:
         raise ValueError("choose skip_existing or overwrite, not both")
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
-    own_engine = engine is None
-    if engine is None:  # re-signing is per run: see _run_in_threads
-        engine = open_engine(mode, config=config, session=session, region=region, endpoint_url=endpoint_url,
-                             profile=profile)
+    from awspar.engines import engine_for_run
+
+    engine, own_engine = engine_for_run(mode, config, engine, session=session, region=region,
+                                        endpoint_url=endpoint_url, profile=profile)
     if presigned is None:
         presigned = not engine.signs_itself  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
@@ -780,49 +813,37 @@ def _prepare(
 def _run_in_threads(fetcher: _Fetcher, engine: Engine, keys: Any, prefix: str | None, workers: int) -> Iterator[ObjectResult]:
     """Every key's plan run whole inside ``workers`` threads (inline for one): no event loop."""
     sender = engine.plan_sender(fetcher.signer.resign)
-    refs = _refs(fetcher.bucket, keys, prefix, fetcher.signer, sender)
+    run_keys = _RunKeys()
+    refs = _refs(fetcher.bucket, keys, prefix, fetcher.signer, sender, run_keys)
     yield from run_plans((fetcher.plan(ref) for ref in refs), sender, workers=workers, handoff=_HANDOFF)
+    run_keys.raise_error()
 
 
 async def _arun_on_loop(fetcher: _Fetcher, engine: Any, keys: Any, prefix: str | None, workers: int) -> AsyncIterator[ObjectResult]:
     """Every key's plan run whole as a task on the running loop, ``workers`` at a time."""
+    run_keys = _RunKeys()
     async with engine.aplan_sender(fetcher.signer.resign) as sender:
         async def plans() -> AsyncIterator[Plan[ObjectResult]]:
-            async for ref in _arefs(fetcher.bucket, keys, prefix, fetcher.signer, sender):
+            async for ref in _arefs(fetcher.bucket, keys, prefix, fetcher.signer, sender, run_keys):
                 yield fetcher.plan(ref)
 
         async for result in arun_plans(plans(), sender, workers=workers, handoff=_HANDOFF):
             yield result
-
-
-def _closing(results: Iterator[ObjectResult], engine: Engine | None) -> Iterator[ObjectResult]:
-    """``results``, then ``engine`` closed (when this call made it), however the iteration ends."""
-    try:
-        yield from results
-    finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
-        if engine is not None:
-            engine.close()
+    run_keys.raise_error()
 
 
 def _on_loop_thread(make: Callable[[], AsyncIterator[ObjectResult]], engine: Any) -> Iterator[ObjectResult]:
-    """Run an async iterator on a private loop (of the engine's kind) in a helper thread and hand
-    its items over.
+    """The fetch on a private loop in a helper thread (:func:`~awspar.engines.plan.on_loop_thread`).
 
-    Leaving early (``break``, an exception, Ctrl-C in the caller) cancels the iterator and waits
-    for its clean-up (temporary files removed) before returning, at most :data:`_CLEANUP_WAIT`
-    seconds: past that, :class:`RuntimeError` says that the clean-up is stuck (the loop thread is
-    a daemon and is left behind) instead of the caller hanging.
+    Leaving early (``break``, an exception, Ctrl-C in the caller) cancels the fetch and waits for
+    its clean-up (temporary files removed) at most :data:`_CLEANUP_WAIT` seconds: past that,
+    :class:`RuntimeError` says that the clean-up is stuck (the loop thread is a daemon and is left
+    behind) instead of the caller hanging.
     """
-    from awspar._loop_thread import LoopThread  # lazily: it needs asyncio, which awspar.s3 does not load
-    from awspar.engines.aio import loop_factory
-
-    portal = LoopThread(loop_factory(getattr(engine, "event_loop", "asyncio")), name="awspar-s3")
     stuck = (f"awspar.s3: the fetch did not finish cleaning up within {_CLEANUP_WAIT:g} s of being stopped "
              "(its loop thread is left running)")
-    try:
-        yield from portal.iterate(make, _HANDOFF, unwind_timeout=_CLEANUP_WAIT, stuck=stuck)
-    finally:
-        portal.close()
+    return on_loop_thread(make, engine, name="awspar-s3", handoff=_HANDOFF, unwind_timeout=_CLEANUP_WAIT,
+                          stuck=stuck)
+
+
+from awspar.s3.upload import CHECKSUMS, aput_objects, put_objects  # noqa: E402 - it builds on the names above

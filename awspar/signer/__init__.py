@@ -176,6 +176,24 @@ class Signer:
         expires_at = None if stamp is None else self._cap(stamp + HEADER_SIGNATURE_LIFETIME)
         return SignedRequest(http_method, url, headers, body, f"{self.service}.{name}", expires_at, kept)
 
+    def validate(self, operation: str, params: Mapping[str, Any]) -> None:
+        """Check ``params`` against the operation's input shape as :meth:`sign` would (botocore's
+        validator), without signing: :class:`~awspar.ParamValidationError` in one line, the values
+        of sensitive members hidden."""
+        from botocore.validate import validate_parameters
+
+        name = self._resolve(operation)[0]
+        shape = self.operation_model(name).input_shape
+        if shape is None:
+            if params:
+                raise ParamValidationError(f"{self.service}.{name} takes no parameters, got: {', '.join(params)}",
+                                           service=self.service, operation=name)
+            return
+        try:
+            validate_parameters(params, shape)
+        except botocore.exceptions.ParamValidationError as exc:
+            raise self._validation_error(name, exc) from None
+
     def sign_many(self, operation: str, params_iterable: Iterable[Mapping[str, Any]]) -> Iterator[SignedRequest]:
         """Lazily :meth:`sign` each parameter dict: one signed request in memory at a time."""
         for params in params_iterable:
@@ -236,8 +254,12 @@ class Signer:
         ``If-Match`` on a presigned S3 GET), are carried over as they are: any header of
         ``request`` that its signature does not cover (not in ``X-Amz-SignedHeaders``, or in the
         ``Authorization`` header's ``SignedHeaders``) and that the fresh request does not set.
+        The body of a presigned request (a PUT's bytes: its signature does not cover them) is
+        carried over too.
         """
         fresh = self._resign_from_params(request)
+        if request.body and not fresh.body and "X-Amz-Signature=" in fresh.url:
+            fresh = dataclasses.replace(fresh, body=request.body)
         added = _unsigned_headers(request)
         taken = {name.lower() for name in fresh.headers}
         extra = {name: value for name, value in added.items() if name.lower() not in taken}

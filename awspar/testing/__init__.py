@@ -9,13 +9,15 @@ package does not import them.
 - :class:`~awspar.testing.object_server.ObjectServer`: a fast S3-compatible endpoint with SigV4
   checks, generated buckets, latency and faults.
 - :class:`~awspar.testing.bedrock_server.BedrockServer`: a Bedrock runtime simulator.
+- :class:`~awspar.testing.dynamodb_server.DynamoDBServer`: a DynamoDB-style JSON-protocol endpoint
+  (GetItem, PutItem, DeleteItem in memory) with SigV4 checks, latency and faults.
 - :mod:`awspar.testing.faults`: latency, fault and quota settings shared by both.
 - :mod:`awspar.testing.capacity`: their capacity model (N requests/s or N in flight per prefix or
   model, then the service's throttling answer); :mod:`awspar.testing.scripted`, the same on a
   fake clock, for the adaptive limiter's tests.
 - :class:`~awspar.testing.moto_server.MotoServer`: moto's server, for S3 semantics beyond the above.
 - :mod:`awspar.testing.plugin`: pytest fixtures (``object_server``, ``bedrock_server``,
-  ``local_aws_env``, ``moto_server`` ...).
+  ``dynamodb_server``, ``local_aws_env``, ``moto_server`` ...).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _LAZY = {
     "ObjectServer": "awspar.testing.object_server",
     "GeneratedBucket": "awspar.testing.object_server",
     "BedrockServer": "awspar.testing.bedrock_server",
+    "DynamoDBServer": "awspar.testing.dynamodb_server",
     "MotoServer": "awspar.testing.moto_server",
     "EndpointBehaviour": "awspar.testing.faults",
     "Latency": "awspar.testing.faults",
@@ -50,6 +53,7 @@ __all__ = [  # noqa: RUF022 - the eager names first, then the lazy ones
     "TestCredentials",
     "BedrockServer",
     "Capacity",
+    "DynamoDBServer",
     "EndpointBehaviour",
     "FaultRates",
     "GeneratedBucket",

@@ -2,14 +2,23 @@
 
 What it serves, path-style (``/bucket/key``) and virtual-host-style (``Host: bucket.localhost:PORT``
 or ``bucket.127.0.0.1:PORT``): GetObject (with ``Range`` -> 206 and ``Content-Range``,
-``If-Match`` / ``If-None-Match``), HeadObject, PutObject (checks ``Content-MD5`` and
-``x-amz-checksum-crc32``), DeleteObject, ListObjectsV2 (prefix, delimiter, start-after,
-continuation tokens, ``encoding-type=url``), CreateBucket, HeadBucket, DeleteBucket and ListBuckets.
-ETag is the MD5 of the body (objects generated larger than 8 MiB get S3's multipart form,
-``md5-of-part-md5s-N`` for 8 MiB parts). With ``x-amz-checksum-mode: ENABLED`` (boto3 sends it by
-default) a whole-object GET or HEAD carries ``x-amz-checksum-crc32``, so botocore validates the
-body. Errors are S3's XML (NoSuchKey, NoSuchBucket, AccessDenied, SignatureDoesNotMatch,
-RequestTimeTooSkewed, SlowDown, InvalidRange ...).
+``If-Match`` / ``If-None-Match``), HeadObject, PutObject (checks ``Content-MD5`` and an
+``x-amz-checksum-crc32``/``-crc32c``/``-sha1``/``-sha256`` header: 400 BadDigest on a mismatch),
+multipart uploads (CreateMultipartUpload, UploadPart with its own checksum checked,
+CompleteMultipartUpload checking every listed part's ETag and checksum, AbortMultipartUpload,
+ListMultipartUploads; see :mod:`awspar.testing.uploads`), DeleteObject, ListObjectsV2 (prefix,
+delimiter, start-after, continuation tokens, ``encoding-type=url``), CreateBucket, HeadBucket,
+DeleteBucket and ListBuckets. ETag is the MD5 of the body (objects generated larger than 8 MiB,
+and completed multipart uploads, get S3's multipart form, ``md5-of-part-md5s-N``). With
+``x-amz-checksum-mode: ENABLED`` (boto3 sends it by default) a whole-object GET or HEAD carries
+the checksum the object was uploaded with (the COMPOSITE ``...-N`` one of a multipart upload), or
+else its ``x-amz-checksum-crc32``, so botocore validates the body. Errors are S3's XML (NoSuchKey,
+NoSuchBucket, NoSuchUpload, AccessDenied, SignatureDoesNotMatch, RequestTimeTooSkewed, SlowDown,
+InvalidRange, BadDigest, InvalidPart ...). The ``truncate`` fault on an upload keeps only the first
+half of the body received, as if the rest had been lost on the way, and checks what is left: a
+checksum catches it; an upload without one is stored cut short, which is what checksums are for.
+:meth:`ObjectServer.multipart_uploads` lists the uploads in progress (tests check that none is
+left behind).
 
 Every request's SigV4 signature, header-signed or presigned, is checked against
 :data:`awspar.testing.TEST_CREDENTIALS` unless ``verify=False``. Latency and faults come from an
@@ -54,12 +63,14 @@ from aiohttp import web
 from awspar.testing._endpoint import LocalEndpoint
 from awspar.testing.faults import Decision, EndpointBehaviour
 from awspar.testing.sigv4_verify import verify_sigv4
+from awspar.testing.uploads import MultipartUpload, UploadError, check_payload, parse_complete
 
 __all__ = ["GeneratedBucket", "ObjectServer"]
 
 BLOCK_SIZE = 4096
 CHUNK_SIZE = 64 * BLOCK_SIZE  # 256 KiB: bodies larger than this are streamed in chunks
 PART_SIZE = 8 * 1024 * 1024  # generated objects above this get a multipart-style ETag
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3's: every part of a multipart upload but the last
 _XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _LAST_KEY = "\U0010ffff"  # sorts after any key: "resume after everything under this prefix"
@@ -73,6 +84,13 @@ _ERRORS = {
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidArgument": (400, "Invalid Argument"),
     "BadDigest": (400, "The Content-MD5 or checksum you specified did not match what we received."),
+    "NoSuchUpload": (404, "The specified upload does not exist. The upload ID may be invalid, or the upload may "
+                          "have been aborted or completed."),
+    "InvalidPart": (400, "One or more of the specified parts could not be found."),
+    "InvalidPartOrder": (400, "The list of parts was not in ascending order."),
+    "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed size"),
+    "MalformedXML": (400, "The XML you provided was not well-formed or did not validate against our published schema"),
+    "InvalidRequest": (400, "Invalid Request"),
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold"),
     "NotImplemented": (501, "A header or query you provided implies functionality that is not implemented."),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
@@ -190,12 +208,16 @@ class _Object:
     last_modified: float
     crc32: str
     headers: dict[str, str] = field(default_factory=dict)
+    #: The checksum it was uploaded with, as served with ``x-amz-checksum-mode: ENABLED``:
+    #: ``(algorithm, base64 value, FULL_OBJECT or COMPOSITE)``.
+    checksum: tuple[str, str, str] | None = None
 
     @classmethod
     def create(cls, body: bytes, content_type: str = "binary/octet-stream",
-               metadata: Mapping[str, str] | None = None) -> _Object:
+               metadata: Mapping[str, str] | None = None, *, etag: str | None = None,
+               checksum: tuple[str, str, str] | None = None, storage_class: str | None = None) -> _Object:
         now = time.time()
-        etag = hashlib.md5(body).hexdigest()
+        etag = etag or hashlib.md5(body).hexdigest()
         headers = {
             "ETag": f'"{etag}"',
             "Last-Modified": formatdate(now, usegmt=True),
@@ -204,7 +226,10 @@ class _Object:
         }
         for name, value in (metadata or {}).items():
             headers[f"x-amz-meta-{name}"] = value
-        return cls(body, etag, now, _crc32_b64(zlib.crc32(body)), headers)
+        if storage_class and storage_class != "STANDARD":
+            headers["x-amz-storage-class"] = storage_class
+        crc32 = checksum[1] if checksum is not None and checksum[0] == "crc32" and checksum[2] == "FULL_OBJECT" else None
+        return cls(body, etag, now, crc32 or _crc32_b64(zlib.crc32(body)), headers, checksum)
 
 
 @dataclass
@@ -277,10 +302,13 @@ class ObjectServer(LocalEndpoint):
         host: str = "127.0.0.1",
         port: int = 0,
         process: bool = False,
+        min_part_size: int = MIN_PART_SIZE,
     ) -> None:
         super().__init__(behaviour=behaviour, verify=verify, host=host, port=port, process=process)
         self._buckets: dict[str, _Bucket] = {}
+        self._uploads: dict[str, MultipartUpload] = {}
         self._last_request_id = 0
+        self.min_part_size = min_part_size
         for name, contents in (buckets or {}).items():
             self._create(name, contents)
 
@@ -295,6 +323,18 @@ class ObjectServer(LocalEndpoint):
         """Store ``body`` under ``bucket/key`` (the bucket must exist)."""
         self._local_only("put")
         self._on_loop(lambda: self._buckets[bucket].put(key, _Object.create(body, content_type)))
+
+    def multipart_uploads(self, bucket: str | None = None) -> list[tuple[str, str, str]]:
+        """``(bucket, key, upload id)`` of every multipart upload in progress (of ``bucket``)."""
+        self._local_only("multipart_uploads")
+        return self._on_loop(lambda: sorted((u.bucket, u.key, u.upload_id) for u in self._uploads.values()
+                                            if bucket is None or u.bucket == bucket))
+
+    def object(self, bucket: str, key: str) -> tuple[bytes, dict[str, str]]:
+        """The stored bytes of ``bucket/key`` and the headers a GET of it carries."""
+        self._local_only("object")
+        stored = self._on_loop(lambda: self._buckets[bucket].objects[key])
+        return stored.body, dict(stored.headers)
 
     def _local_only(self, what: str) -> None:
         if self._child is not None:
@@ -322,31 +362,38 @@ class ObjectServer(LocalEndpoint):
             if failure is not None:
                 self.count("Unauthorized")
                 return self._error(request, failure.code, failure.message, failure.status)
-        decision = None if self.quiet else self.decide(request)
+        query = _parse_query(query_string)
+        part = query.get("partNumber") if "uploadId" in query else None
+        decision = None if self.quiet else self.decide(
+            request, None if part is None else f"{method} {request.path} part {part}")
         scope = None if self.behaviour.capacity is None or not bucket_name else _prefix_scope(bucket_name, key)
         if scope is not None and not self.admit(scope):  # above capacity: S3's own answer, after the latency
             if decision is not None and decision.delay_s > 0:
                 await asyncio.sleep(decision.delay_s)
             return self._error(request, "SlowDown")
         try:
-            return await self._serve(request, method, bucket_name, key, body, query_string, decision)
+            return await self._serve(request, method, bucket_name, key, body, query, decision)
         finally:
             if scope is not None:
                 self.leave(scope)
 
     async def _serve(self, request: web.BaseRequest, method: str, bucket_name: str, key: str, body: bytes,
-                     query_string: str, decision: Decision | None) -> web.StreamResponse:
+                     query: dict[str, str], decision: Decision | None) -> web.StreamResponse:
         if decision is not None:
             early = await self._serve_fault(request, decision)
             if early is not None:
                 return early
-        query = _parse_query(query_string)
+            if decision.fault == "truncate" and method in ("PUT", "POST") and len(body) >= 2:
+                self.count_fault("truncate")
+                body = body[: len(body) // 2]
         if not bucket_name:
             return self._list_buckets(request) if method == "GET" else self._error(request, "MethodNotAllowed")
         bucket = self._buckets.get(bucket_name)
         if key:
             if bucket is None:
                 return self._error(request, "NoSuchBucket", resource=bucket_name)
+            if "uploads" in query or "uploadId" in query:
+                return self._multipart(request, bucket_name, key, query, body)
             if method in ("GET", "HEAD"):
                 return await self._get_object(request, bucket, key, decision)
             if method == "PUT":
@@ -429,8 +476,10 @@ class ObjectServer(LocalEndpoint):
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         elif request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
-            headers["x-amz-checksum-crc32"] = crc32
-            headers["x-amz-checksum-type"] = "FULL_OBJECT"
+            algorithm, value, kind = (stored.checksum if stored is not None and stored.checksum is not None
+                                      else ("crc32", crc32, "FULL_OBJECT"))
+            headers[f"x-amz-checksum-{algorithm}"] = value
+            headers["x-amz-checksum-type"] = kind
         headers["Content-Length"] = str(end - start)
         if is_head:
             return web.Response(status=status, headers=headers)
@@ -454,22 +503,116 @@ class ObjectServer(LocalEndpoint):
             return self._error(request, "NotImplemented", "CopyObject is not implemented by this server.")
         if "aws-chunked" in request.headers.get("Content-Encoding", ""):
             return self._error(request, "NotImplemented", "aws-chunked uploads are not implemented by this server.")
+        try:
+            checksum = check_payload(request.headers, body)
+        except UploadError as exc:
+            return self._error(request, exc.code, exc.message)
         obj = _Object.create(
-            body,
-            request.headers.get("Content-Type", "binary/octet-stream"),
-            {k[len("x-amz-meta-"):]: v for k, v in request.headers.items() if k.lower().startswith("x-amz-meta-")},
+            body, request.headers.get("Content-Type", "binary/octet-stream"), _metadata(request.headers),
+            checksum=None if checksum is None else (*checksum, "FULL_OBJECT"),
+            storage_class=request.headers.get("x-amz-storage-class"),
         )
         content_md5 = request.headers.get("Content-MD5")
         if content_md5 is not None and content_md5 != base64.b64encode(bytes.fromhex(obj.etag)).decode():
             return self._error(request, "BadDigest")
-        claimed_crc = request.headers.get("x-amz-checksum-crc32")
-        if claimed_crc is not None and claimed_crc != obj.crc32:
-            return self._error(request, "BadDigest", "The CRC32 you specified did not match the calculated checksum.")
         bucket.put(key, obj)
         headers = {"ETag": f'"{obj.etag}"', **self._ids()}
-        if claimed_crc is not None:
-            headers["x-amz-checksum-crc32"] = obj.crc32
+        if checksum is not None:
+            headers[f"x-amz-checksum-{checksum[0]}"] = checksum[1]
+            headers["x-amz-checksum-type"] = "FULL_OBJECT"
         return web.Response(status=200, headers=headers)
+
+    # -- multipart uploads --------------------------------------------------------------------
+
+    def _multipart(self, request: web.BaseRequest, bucket_name: str, key: str, query: dict[str, str],
+                   body: bytes) -> web.Response:
+        method = request.method
+        try:
+            if method == "POST" and "uploads" in query:
+                return self._create_upload(request, bucket_name, key)
+            upload = self._uploads.get(query.get("uploadId", ""))
+            operation = {"PUT": "UploadPart", "POST": "CompleteMultipartUpload",
+                         "DELETE": "AbortMultipartUpload"}.get(method, "ListParts")
+            self.count(operation)
+            if upload is None or (upload.bucket, upload.key) != (bucket_name, key):
+                return self._error(request, "NoSuchUpload")
+            if method == "PUT":
+                if "x-amz-copy-source" in request.headers:
+                    return self._error(request, "NotImplemented", "UploadPartCopy is not implemented by this server.")
+                try:
+                    number = int(query.get("partNumber", ""))
+                except ValueError:
+                    return self._error(request, "InvalidArgument", "Part number must be an integer.")
+                part = upload.add_part(number, body, request.headers)
+                headers = {"ETag": f'"{part.etag}"', **self._ids()}
+                if part.checksum is not None:
+                    headers[f"x-amz-checksum-{part.checksum[0]}"] = part.checksum[1]
+                return web.Response(status=200, headers=headers)
+            if method == "POST":
+                return self._complete_upload(request, upload, body)
+            if method == "DELETE":
+                del self._uploads[upload.upload_id]
+                return web.Response(status=204, headers=self._ids())
+        except UploadError as exc:
+            return self._error(request, exc.code, exc.message)
+        return self._error(request, "NotImplemented", "ListParts is not implemented by this server.")
+
+    def _create_upload(self, request: web.BaseRequest, bucket_name: str, key: str) -> web.Response:
+        self.count("CreateMultipartUpload")
+        algorithm = request.headers.get("x-amz-checksum-algorithm")
+        if algorithm is not None and algorithm.lower() not in ("crc32", "crc32c", "sha1", "sha256"):
+            raise UploadError("NotImplemented", f"checksum algorithm {algorithm} is not implemented by this server.")
+        if request.headers.get("x-amz-checksum-type", "COMPOSITE").upper() != "COMPOSITE":
+            raise UploadError("NotImplemented", "only COMPOSITE multipart checksums are implemented by this server.")
+        upload = MultipartUpload(
+            bucket_name, key, base64.urlsafe_b64encode(hashlib.sha256(
+                f"{bucket_name}/{key}/{time.time_ns()}/{len(self._uploads)}".encode()).digest()[:24]).decode(),
+            algorithm=None if algorithm is None else algorithm.lower(),
+            content_type=request.headers.get("Content-Type", "binary/octet-stream"),
+            metadata=_metadata(request.headers), storage_class=request.headers.get("x-amz-storage-class"),
+        )
+        self._uploads[upload.upload_id] = upload
+        xml = (f'{_XML_HEAD}<InitiateMultipartUploadResult xmlns="{_XMLNS}"><Bucket>{escape(bucket_name)}</Bucket>'
+               f"<Key>{escape(key)}</Key><UploadId>{upload.upload_id}</UploadId></InitiateMultipartUploadResult>")
+        headers = self._ids()
+        if upload.algorithm is not None:
+            headers["x-amz-checksum-algorithm"] = upload.algorithm.upper()
+            headers["x-amz-checksum-type"] = "COMPOSITE"
+        return web.Response(body=xml.encode(), headers=headers, content_type="application/xml")
+
+    def _complete_upload(self, request: web.BaseRequest, upload: MultipartUpload, body: bytes) -> web.Response:
+        bucket = self._buckets.get(upload.bucket)
+        if bucket is None:
+            return self._error(request, "NoSuchBucket", resource=upload.bucket)
+        data, etag, checksum = upload.complete(parse_complete(body), self.min_part_size)
+        bucket.put(upload.key, _Object.create(
+            data, upload.content_type, upload.metadata, etag=etag,
+            checksum=None if checksum is None else (*checksum, "COMPOSITE"), storage_class=upload.storage_class,
+        ))
+        del self._uploads[upload.upload_id]
+        extra = ""
+        if checksum is not None:
+            name = {"crc32": "CRC32", "crc32c": "CRC32C", "sha1": "SHA1", "sha256": "SHA256"}[checksum[0]]
+            extra = f"<Checksum{name}>{checksum[1]}</Checksum{name}><ChecksumType>COMPOSITE</ChecksumType>"
+        xml = (f'{_XML_HEAD}<CompleteMultipartUploadResult xmlns="{_XMLNS}">'
+               f"<Location>/{escape(upload.bucket)}/{escape(upload.key)}</Location><Bucket>{escape(upload.bucket)}"
+               f"</Bucket><Key>{escape(upload.key)}</Key><ETag>&quot;{etag}&quot;</ETag>{extra}"
+               "</CompleteMultipartUploadResult>")
+        return web.Response(body=xml.encode(), headers=self._ids(), content_type="application/xml")
+
+    def _list_uploads(self, request: web.BaseRequest, name: str, query: dict[str, str]) -> web.Response:
+        self.count("ListMultipartUploads")
+        prefix = query.get("prefix", "")
+        uploads = sorted((u for u in self._uploads.values() if u.bucket == name and u.key.startswith(prefix)),
+                         key=lambda u: (u.key, u.initiated))
+        entries = "".join(
+            f"<Upload><Key>{escape(u.key)}</Key><UploadId>{u.upload_id}</UploadId>"
+            f"<Initiated>{_iso(u.initiated)}</Initiated><StorageClass>{u.storage_class or 'STANDARD'}</StorageClass>"
+            "</Upload>" for u in uploads)
+        xml = (f'{_XML_HEAD}<ListMultipartUploadsResult xmlns="{_XMLNS}"><Bucket>{escape(name)}</Bucket>'
+               f"<Prefix>{escape(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>"
+               f"{entries}</ListMultipartUploadsResult>")
+        return web.Response(body=xml.encode(), headers=self._ids(), content_type="application/xml")
 
     # -- buckets ------------------------------------------------------------------------------
 
@@ -495,6 +638,8 @@ class ObjectServer(LocalEndpoint):
                 return self._error(request, "BucketNotEmpty", resource=name)
             del self._buckets[name]
             return web.Response(status=204, headers=self._ids())
+        if method == "GET" and "uploads" in query:
+            return self._list_uploads(request, name, query)
         if method == "GET" and query.get("list-type") == "2":
             return self._list_objects_v2(request, name, bucket, query)
         if method == "GET" and "location" in query:
@@ -592,6 +737,10 @@ def _prefix_scope(bucket: str, key: str) -> str:
     partitioned prefix, as far as a local endpoint pretends)."""
     first, slash, _ = key.partition("/")
     return f"{bucket}/{first}/" if slash else f"{bucket}/"
+
+
+def _metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k[len("x-amz-meta-"):].lower(): v for k, v in headers.items() if k.lower().startswith("x-amz-meta-")}
 
 
 def _parse_query(query: str) -> dict[str, str]:

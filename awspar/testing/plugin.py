@@ -15,6 +15,7 @@ from awspar.testing.moto_server import MotoServer
 if TYPE_CHECKING:  # the servers need aiohttp, imported only when a fixture runs
     from awspar.testing._endpoint import LocalEndpoint
     from awspar.testing.bedrock_server import BedrockServer
+    from awspar.testing.dynamodb_server import DynamoDBServer
     from awspar.testing.object_server import ObjectServer
 
 _Server = TypeVar("_Server", bound="LocalEndpoint")
@@ -103,6 +104,24 @@ def make_bedrock_server() -> Iterator[Callable[..., BedrockServer]]:
 def bedrock_server(make_bedrock_server: Callable[..., BedrockServer]) -> BedrockServer:
     """The Bedrock runtime simulator (echo answers, signatures checked), for one test."""
     return make_bedrock_server()
+
+
+@pytest.fixture
+def make_dynamodb_server() -> Iterator[Callable[..., DynamoDBServer]]:
+    """Factory of started :class:`~awspar.testing.DynamoDBServer` s, all stopped after the test.
+
+    ``make_dynamodb_server(tables={"users": ("pk", "sk")}, behaviour=EndpointBehaviour(latency=Latency(20)))``
+    """
+    from awspar.testing.dynamodb_server import DynamoDBServer
+
+    yield from _server_factory(DynamoDBServer)
+
+
+@pytest.fixture
+def dynamodb_server(make_dynamodb_server: Callable[..., DynamoDBServer]) -> DynamoDBServer:
+    """The DynamoDB-style endpoint with a table ``test`` keyed ``pk`` holding 100 generated items
+    (``item-000001``...), signatures checked, for one test."""
+    return make_dynamodb_server(tables={"test": "pk"}, generated={"test": 100})
 
 
 @pytest.fixture
