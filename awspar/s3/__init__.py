@@ -678,14 +678,16 @@ async def _arefs(
     except Exception as exc:  # noqa: BLE001 - raised by the run once the keys listed so far are done
         run_keys.error = exc
 
-def auto_mode(named: int | None, prefix: str | None, concurrency: int | None) -> str:
+def auto_mode(named: int | None, prefix: str | None, concurrency: int | str | None) -> str:
     """The engine ``mode="auto"`` takes: ``threads`` when the keys are all named (``named`` of
     them, ``None`` when not known up front) and go out in one wave, else ``async``. One wave is
     over in about one round trip, so what the user waits for is start-up, and the threads engine
     starts ~150 ms sooner (no aiohttp to import: about as long as the requests themselves); past
     one wave, the async engine's lower CPU per request wins. Without the ``async`` extra it is
     always ``threads``: the user did not ask for a missing engine."""
-    one_wave = named is not None and prefix is None and named <= (concurrency or DEFAULT_CONFIG.concurrency)
+    # concurrency="auto" starts small and doubles every round trip: the default's 32 is a fair wave
+    bound = concurrency if isinstance(concurrency, int) else DEFAULT_CONFIG.max_in_flight
+    one_wave = named is not None and prefix is None and named <= bound
     return "threads" if one_wave or not _installed("aiohttp") else "async"
 
 
@@ -708,7 +710,7 @@ def _named_count(keys: Any) -> int | None:
 
 
 def _resolve(
-    mode: str, concurrency: int | None, config: EngineConfig | None, signer: Signer | None,
+    mode: str, concurrency: int | str | None, config: EngineConfig | None, signer: Signer | None,
     session: Any, region: str | None, endpoint_url: str | None, profile: str | None,
 ) -> tuple[Signer, EngineConfig]:
     config = config or DEFAULT_CONFIG
@@ -732,7 +734,7 @@ async def aget_objects(
     prefix: str | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     mode: str = "async",
-    concurrency: int | None = None,
+    concurrency: int | str | None = None,
     config: EngineConfig | None = None,
     engine: Engine | None = None,
     signer: Signer | None = None,
@@ -790,7 +792,7 @@ def get_objects(
     prefix: str | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     mode: str = "threads",
-    concurrency: int | None = None,
+    concurrency: int | str | None = None,
     config: EngineConfig | None = None,
     engine: Engine | None = None,
     signer: Signer | None = None,
@@ -850,7 +852,7 @@ def get_objects(
 
 
 def _prepare(
-    bucket: str, *, out_dir: str | os.PathLike[str] | None, mode: str, concurrency: int | None,
+    bucket: str, *, out_dir: str | os.PathLike[str] | None, mode: str, concurrency: int | str | None,
     config: EngineConfig | None, engine: Engine | None, signer: Signer | None, session: Any,
     region: str | None, endpoint_url: str | None, profile: str | None, presigned: bool | None,
     skip_existing: bool, overwrite: bool, part_size: int, multipart_threshold: int, verify_checksums: bool,
@@ -876,7 +878,7 @@ def _prepare(
         threshold=multipart_threshold, overwrite=overwrite, skip_existing=skip_existing,
         verify_checksums=verify_checksums, on_progress=on_progress,
     )
-    return fetcher, engine, own_engine, engine.config.concurrency
+    return fetcher, engine, own_engine, engine.config.max_in_flight
 
 
 def _check_writable(directory: str) -> None:
