@@ -62,7 +62,7 @@ class Boto3Engine(PooledEngine):
         import botocore.config
 
         self._botocore_config = botocore.config.Config(
-            max_pool_connections=config.concurrency,
+            max_pool_connections=config.max_in_flight,
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
             retries={"total_max_attempts": 1, "mode": "standard"},

@@ -57,6 +57,7 @@ import dataclasses
 import errno
 import os
 import re
+import stat
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -187,6 +188,8 @@ class _Object:
     spans: list[Span] = field(default_factory=list)
     chunks: dict[int, bytes] = field(default_factory=dict)  # bodies held in memory: offset -> bytes
     check: FileCheck | None = None  # file mode, in parts: the verification running beside them
+    existing: int | None = None  # skip_existing: the size of the file already there, to compare
+    replace: bool = False  # commit over the file there (overwrite, or an existing file that differed)
 
     def times(self) -> dict[str, float]:
         """``elapsed`` (from the first request sent) and ``wall_since_submit``, as of now."""
@@ -277,6 +280,10 @@ class _Fetcher:
         if isinstance(obj, ObjectResult):
             return obj
         try:
+            if obj.existing is not None:
+                kept = yield from self._kept(obj)
+                if kept is not None:
+                    return kept
             if ref.size is not None and ref.size >= self.threshold:  # known large: all parts at once
                 size = ref.size
                 expected = yield from self._parts(obj, size, None, 0, ref.etag)
@@ -334,8 +341,11 @@ class _Fetcher:
             path = key_to_path(self.out_dir, key)
             if os.path.lexists(path):
                 if self.skip_existing:
-                    return ObjectResult(key, True, path=path, skipped=True, notes=("exists: skipped",))
-                if not self.overwrite:
+                    found = os.stat(path)
+                    if not stat.S_ISREG(found.st_mode):
+                        raise _Failed("FileExists", f"{path} exists and is not a file")
+                    obj.existing = found.st_size  # compared with the object in _kept
+                elif not self.overwrite:
                     raise _Failed("FileExists", f"{path} exists (overwrite or skip existing files to go on)")
             prepare_parent(self.out_real or "", path, key)
         except KeyPathError as exc:
@@ -348,6 +358,41 @@ class _Fetcher:
         # Named, not made: the engine creates it only for a body too large to hold (see first_job).
         obj.path, obj.tmp = path, os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}.tmp")
         return obj
+
+    def _kept(self, obj: _Object) -> Generator[Step, Any, ObjectResult | None]:
+        """``skip_existing``: the skipped result when the file already there is the object (its
+        size, and its MD5 or checksum when the object tells one), else ``None``: the object is
+        fetched again and replaces the file (a truncated or stale file is not trusted). The size
+        and ETag come from the listing when there was one (as ``aws s3 sync`` compares), else
+        from a ``HeadObject``. Reading the file to hash it costs one pass over it."""
+        ref, path, have = obj.ref, obj.path, obj.existing
+        assert path is not None and have is not None
+        if ref.size is not None:
+            md5 = ref.etag.lower() if ref.etag and _MD5_ETAG.match(ref.etag) else None
+            expected = Expected(length=ref.size, md5_hex=md5)
+        else:
+            head = yield Send(self.head_with_checksum(ref.key, None))
+            obj.spans.extend(head.spans)
+            if head.error is not None:
+                raise _Failed(getattr(head.error, "code", "") or type(head.error).__name__, f"{ref.key!r}: {head.error}")
+            if head.status >= 300:
+                raise _Failed(*_service_error(head, ref.key))
+            expected = expected_from_headers(head.headers)
+        if expected.length is not None and expected.length != have:
+            verification = Verification(False, (), (), f"length {have} bytes, expected {expected.length}")
+        elif expected.md5_hex is None and expected.checksum is None:  # nothing to read the file for
+            verification = Verification(True, ("length",) if expected.length is not None else (), ())
+        elif have <= _INLINE_VERIFY:
+            verification = verify_file(path, expected)
+        else:
+            verification = yield Blocking(lambda: verify_file(path, expected))
+        if not verification.ok:
+            obj.replace = True
+            return None
+        checked = "/".join(verification.checked) or "nothing to compare"
+        return ObjectResult(ref.key, True, have, path, skipped=True, verified=verification.checked,
+                            notes=(f"exists, same {checked}: skipped",), elapsed=time.perf_counter() - obj.started,
+                            spans=tuple(obj.spans))
 
     def first_job(self, obj: _Object) -> Job:
         """The first GET: the first ``threshold`` bytes, or the whole object when its size is known
@@ -503,7 +548,7 @@ class _Fetcher:
         assert obj.tmp is not None and obj.path is not None
         if not obj.chunks:
             os.chmod(obj.tmp, self.file_mode)
-        if self.overwrite:
+        if self.overwrite or obj.replace:
             os.replace(obj.tmp, obj.path)
         else:
             try:
@@ -650,14 +695,16 @@ async def _arefs(
     except Exception as exc:  # noqa: BLE001 - raised by the run once the keys listed so far are done
         run_keys.error = exc
 
-def auto_mode(named: int | None, prefix: str | None, concurrency: int | None) -> str:
+def auto_mode(named: int | None, prefix: str | None, concurrency: int | str | None) -> str:
     """The engine ``mode="auto"`` takes: ``threads`` when the keys are all named (``named`` of
     them, ``None`` when not known up front) and go out in one wave, else ``async``. One wave is
     over in about one round trip, so what the user waits for is start-up, and the threads engine
     starts ~150 ms sooner (no aiohttp to import: about as long as the requests themselves); past
     one wave, the async engine's lower CPU per request wins. Without the ``async`` extra it is
     always ``threads``: the user did not ask for a missing engine."""
-    one_wave = named is not None and prefix is None and named <= (concurrency or DEFAULT_CONFIG.concurrency)
+    # concurrency="auto" starts small and doubles every round trip: the default's 32 is a fair wave
+    bound = concurrency if isinstance(concurrency, int) else DEFAULT_CONFIG.max_in_flight
+    one_wave = named is not None and prefix is None and named <= bound
     return "threads" if one_wave or not _installed("aiohttp") else "async"
 
 
@@ -680,7 +727,7 @@ def _named_count(keys: Any) -> int | None:
 
 
 def _resolve(
-    mode: str, concurrency: int | None, config: EngineConfig | None, signer: Signer | None,
+    mode: str, concurrency: int | str | None, config: EngineConfig | None, signer: Signer | None,
     session: Any, region: str | None, endpoint_url: str | None, profile: str | None,
 ) -> tuple[Signer, EngineConfig]:
     config = config or DEFAULT_CONFIG
@@ -704,7 +751,7 @@ async def aget_objects(
     prefix: str | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     mode: str = "async",
-    concurrency: int | None = None,
+    concurrency: int | str | None = None,
     config: EngineConfig | None = None,
     engine: Engine | None = None,
     signer: Signer | None = None,
@@ -762,7 +809,7 @@ def get_objects(
     prefix: str | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     mode: str = "threads",
-    concurrency: int | None = None,
+    concurrency: int | str | None = None,
     config: EngineConfig | None = None,
     engine: Engine | None = None,
     signer: Signer | None = None,
@@ -792,7 +839,9 @@ def get_objects(
     - ``presigned``: presigned URLs (the fast path, default) or header-signed requests
       (default for ``mode="boto3"``, and for servers that refuse presigned URLs).
     - ``skip_existing`` / ``overwrite``: what to do with a file that is already there (default:
-      fail that key with ``FileExists``).
+      fail that key with ``FileExists``). ``skip_existing`` skips it only when it is the object:
+      the same size, and the same MD5 or checksum when the object tells one (from the listing
+      under ``prefix``, else a ``HeadObject``); otherwise the object is fetched again over it.
     - ``part_size`` / ``multipart_threshold``: objects at least ``multipart_threshold`` bytes come
       in parallel ``part_size`` ranges (8 MiB and 16 MiB by default, as the S3 guidelines advise).
     - ``verify_checksums``: ask for the object's own checksum when its ETag is no MD5.
@@ -820,7 +869,7 @@ def get_objects(
 
 
 def _prepare(
-    bucket: str, *, out_dir: str | os.PathLike[str] | None, mode: str, concurrency: int | None,
+    bucket: str, *, out_dir: str | os.PathLike[str] | None, mode: str, concurrency: int | str | None,
     config: EngineConfig | None, engine: Engine | None, signer: Signer | None, session: Any,
     region: str | None, endpoint_url: str | None, profile: str | None, presigned: bool | None,
     skip_existing: bool, overwrite: bool, part_size: int, multipart_threshold: int, verify_checksums: bool,
@@ -846,7 +895,7 @@ def _prepare(
         threshold=multipart_threshold, overwrite=overwrite, skip_existing=skip_existing,
         verify_checksums=verify_checksums, on_progress=on_progress,
     )
-    return fetcher, engine, own_engine, engine.config.concurrency
+    return fetcher, engine, own_engine, engine.config.max_in_flight
 
 
 def _check_writable(directory: str) -> None:
