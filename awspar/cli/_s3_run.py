@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, plural
+from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_TERMINATED, plural
 from awspar.cli._stream import CheckedStream
 
 __all__ = ["FAILURES_LISTED", "JsonReport", "ReportLost", "S3Run", "describe"]
@@ -133,9 +133,9 @@ class S3Run:
         if len(self.failures) < FAILURES_LISTED:
             self.failures.append((key, code, message))
 
-    def exit_code(self, *, interrupted: bool = False) -> int:
+    def exit_code(self, *, interrupted: bool = False, terminated: bool = False) -> int:
         if interrupted:
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         if self.stopped is not None:
             return EXIT_FAILED if self.arrived == 0 and self.failed == 0 else EXIT_PARTIAL
         if self.failed == 0:
@@ -162,18 +162,19 @@ class S3Run:
                 f"{_size(self.bytes)} in {wall:.2f} s ({_size(self.bytes / wall if wall else 0)}/s, "
                 f"{self.requests / wall if wall else 0:.0f} requests/s)")
 
-    def finish(self, *, interrupted: bool = False, empty_note: str | None = None) -> int:
+    def finish(self, *, interrupted: bool = False, terminated: bool = False, empty_note: str | None = None) -> int:
         """Write the report (the JSON totals, or the failures on stderr and the summary line) and
         the closing ``awspar: ...`` line when there is one; return the exit code."""
         wall = time.perf_counter() - self.started
-        code = self.exit_code(interrupted=interrupted)
+        code = self.exit_code(interrupted=interrupted, terminated=terminated)
         done = self.arrived + self.failed
         note = None
         if self.stopped is not None:
             why = describe(*self.stopped, self.bucket)
             note = f"the run stopped after {plural(done, 'object')}: {why}" if done else why
         elif interrupted:
-            note = f"interrupted: {self.summary(wall).split(';')[0]}; nothing partial was left behind"
+            how = "terminated (SIGTERM)" if terminated else "interrupted"
+            note = f"{how}: {self.summary(wall).split(';')[0]}; nothing partial was left behind"
         elif empty_note is not None and done == 0:
             note = empty_note
         if self.json is not None:

@@ -4,7 +4,7 @@ Thin: it reads the arguments, calls :func:`awspar.s3.get_objects`, draws a progr
 terminal, and prints a summary (or one JSON report). Exit codes: 0 when every object arrived
 verified, 1 when some failed, 2 for bad usage or configuration (missing credentials included),
 3 when nothing could be reached (unreachable endpoint, no such bucket, access denied for all),
-130 when interrupted. Errors are one line each, without a traceback (``awspar --debug`` shows it).
+130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM: cleaned up as for Ctrl-C). Errors are one line each, without a traceback (``awspar --debug`` shows it).
 """
 
 from __future__ import annotations
@@ -122,20 +122,23 @@ def _fetch(run: Any, bucket: str, key_source: Iterator[str], cluster: Any, data_
     exit code: a listing that fails part-way, Ctrl-C and output that cannot be written included."""
     from awspar.cli._s3_run import ReportLost
 
-    interrupted = False
-    try:
-        from awspar.s3 import get_objects
+    from awspar.cli._signals import Terminated, terminate_as_interrupt
 
-        out = options.pop("out")
-        results = get_objects(bucket, key_source, out_dir=out, on_progress=run.on_bytes, **options)
-        try:
-            with run, cluster:
-                for result in results:
-                    run.add(result, output_error=_write_data(data_out, result))
-        finally:
-            results.close()  # on any way out: cancels what is in flight, removes temporary files
-    except KeyboardInterrupt:
-        interrupted = True
+    interrupted = terminated = False
+    try:
+        with terminate_as_interrupt():
+            from awspar.s3 import get_objects
+
+            out = options.pop("out")
+            results = get_objects(bucket, key_source, out_dir=out, on_progress=run.on_bytes, **options)
+            try:
+                with run, cluster:
+                    for result in results:
+                        run.add(result, output_error=_write_data(data_out, result))
+            finally:
+                results.close()  # on any way out: cancels what is in flight, removes temporary files
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+        interrupted, terminated = True, isinstance(exc, Terminated)
     except ServiceError as exc:  # the listing failed: no such bucket, access denied...
         run.stop(exc.code or "ServiceError", str(exc))
     except TransportError as exc:
@@ -145,7 +148,7 @@ def _fetch(run: Any, bucket: str, key_source: Iterator[str], cluster: Any, data_
     except OSError as exc:
         fail(f"cannot write: {exc.strerror or exc}", EXIT_USAGE)
     try:
-        code = run.finish(interrupted=interrupted, empty_note=empty_note)
+        code = run.finish(interrupted=interrupted, terminated=terminated, empty_note=empty_note)
     except ReportLost as exc:
         fail(f"cannot write the report: {exc}", EXIT_PARTIAL)
     raise typer.Exit(code)
