@@ -18,7 +18,16 @@ import typer
 from awspar._config import DEFAULT_CONFIG
 from awspar._errors import ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
-from awspar.cli._options import Profile, Region, S3EndpointUrl, Timeout, retries_option, with_retry_options
+from awspar.cli._options import (
+    HedgeAfter,
+    Profile,
+    Region,
+    S3EndpointUrl,
+    Timeout,
+    parse_hedge_after,
+    retries_option,
+    with_retry_options,
+)
 from awspar.cli._output import EXIT_PARTIAL, EXIT_USAGE, fail
 
 __all__ = ["register", "s3_get_command"]
@@ -54,6 +63,7 @@ def s3_get_command(
     ] = None,
     retries: retries_option(DEFAULT_CONFIG.retry) = None,
     timeout: Timeout = None,
+    hedge_after: HedgeAfter = None,
     region: Region = None,
     endpoint_url: S3EndpointUrl = None,
     profile: Profile = None,
@@ -100,6 +110,7 @@ def s3_get_command(
     if stdout and (prefix is not None or keys_from is not None or len(keys or []) != 1):
         fail("--stdout writes exactly one object: give one key and no --prefix or --keys-from")
     cluster = dask_scheduler(mode, scheduler)
+    config = with_retry_options(DEFAULT_CONFIG, retries, timeout).with_(hedge_after=parse_hedge_after(hedge_after))
     key_source, total = _keys(keys or [], keys_from)
     if mode == "auto":
         mode = auto_mode(total, prefix, concurrency)
@@ -111,7 +122,7 @@ def s3_get_command(
     show_progress = not stdout and not as_json and sys.stderr.isatty()
     run = S3Run(bucket, mode, total=total, show_progress=show_progress, as_json=as_json, report_stream=report_out)
     _fetch(run, bucket, key_source, cluster, data_out, prefix=prefix, out=None if stdout else (out or "."),
-           mode=mode, concurrency=concurrency, config=with_retry_options(DEFAULT_CONFIG, retries, timeout),
+           mode=mode, concurrency=concurrency, config=config,
            region=region, endpoint_url=endpoint_url, profile=profile, overwrite=overwrite, skip_existing=skip_existing,
            empty_note=_empty_note(keys or [], keys_from, prefix))
 
