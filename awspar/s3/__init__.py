@@ -32,6 +32,12 @@ with the signer's ``resign`` passed per call (``resign=``), so a caller's shared
 A listing error (say ``NoSuchBucket``, or ``AccessDenied`` on a later page) stops the keys, not the
 run: the keys listed before it are still fetched and yielded, then :class:`~awspar.ServiceError`
 is raised.
+Local file errors are not the network's and are never retried: a key whose file cannot be
+written fails with ``LocalFileError`` (permission, too many open files: the message names the path
+and what to do); a full disk fails its key with ``DiskFull`` and then ends the run with
+:class:`~awspar.DiskFull` (no later file could be written, so the keys after it are not fetched);
+an ``out_dir`` that cannot be written at all raises :class:`~awspar.LocalFileError` before
+anything is sent.
 
 Uploads are the other way round: :func:`put_objects` / :func:`aput_objects` (in
 :mod:`awspar.s3.upload`) put files, directories or ``(key, bytes)`` to a bucket, each object
@@ -47,7 +53,9 @@ object's parts included (they share the engine's slots).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import os
 import re
 import stat
@@ -57,8 +65,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import ServiceError
-from awspar._models import FileSink, RawResponse, SignedRequest, Span, open_for_update
+from awspar._errors import DiskFull, LocalFileError, ServiceError, local_file_error
+from awspar._models import FileSink, RawResponse, SignedRequest, SinkFile, Span
 from awspar.engines._attempts import Job
 from awspar.engines.plan import (
     MORE,
@@ -210,6 +218,8 @@ class _Fetcher:
         self.verify_checksums = verify_checksums
         self.on_progress = on_progress
         self.stale = StaleSweep()
+        #: Set when a key failed for a full disk: the keys after it are not fetched.
+        self.disk_full = False
         mask = os.umask(0)
         os.umask(mask)
         self.file_mode = 0o666 & ~mask
@@ -292,7 +302,8 @@ class _Fetcher:
             return ObjectResult(ref.key, True, size, obj.path, data, verified=verification.checked,
                                 notes=verification.notes, elapsed=time.perf_counter() - obj.started,
                                 spans=tuple(obj.spans))
-        except _Failed as exc:
+        except (_Failed, LocalFileError) as exc:
+            self.disk_full = self.disk_full or exc.code == DiskFull.code
             return ObjectResult(ref.key, False, 0, obj.path, error_code=exc.code, error=exc.message,
                                 elapsed=time.perf_counter() - obj.started, spans=tuple(obj.spans))
         finally:
@@ -306,6 +317,8 @@ class _Fetcher:
         if self.out_dir is None:
             return obj
         key = ref.key
+        if self.disk_full:  # the run is stopping (see _stop_if_disk_full): no request for it
+            return ObjectResult(key, False, error_code="NotFetched", error=f"{key!r}: not fetched: the disk is full")
         if is_folder_marker(key):
             return ObjectResult(key, True, skipped=True, notes=("folder marker (key ends with '/'): not written",))
         try:
@@ -324,7 +337,8 @@ class _Fetcher:
         except _Failed as exc:
             return ObjectResult(key, False, path=path, error_code=exc.code, error=exc.message)
         except OSError as exc:
-            return ObjectResult(key, False, error_code="LocalFileError", error=f"{key!r}: {exc.strerror or exc}")
+            error = local_file_error(exc.filename or os.path.dirname(path), exc)
+            return ObjectResult(key, False, error_code=error.code, error=f"{key!r}: {error}")
         # Named, not made: the engine creates it only for a body too large to hold (see first_job).
         directory = os.path.dirname(path)
         self.stale.sweep(directory)  # what a killed run left here
@@ -391,7 +405,7 @@ class _Fetcher:
         fails ends the run."""
         key = obj.ref.key
         if obj.tmp is not None:  # preallocated, with the first bytes when they came in memory
-            with open_for_update(obj.tmp) as file:
+            with SinkFile(obj.tmp) as file:
                 first = obj.chunks.pop(0, None)
                 if first:
                     file.write(first)
@@ -507,10 +521,18 @@ class _Fetcher:
         overwriting)."""
         assert obj.tmp is not None and obj.path is not None
         if obj.chunks:
-            with open(os.open(obj.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode), "wb") as file:
+            with SinkFile(obj.tmp, mode=self.file_mode, exclusive=True) as file:
                 for offset in sorted(obj.chunks):
                     file.write(obj.chunks[offset])
-        else:
+        try:
+            self._link(obj)
+        except OSError as exc:
+            raise local_file_error(exc.filename or obj.path, exc) from None
+
+    def _link(self, obj: _Object) -> None:
+        """Give the complete temporary file its mode and link it onto its target."""
+        assert obj.tmp is not None and obj.path is not None
+        if not obj.chunks:
             os.chmod(obj.tmp, self.file_mode)
         if self.overwrite or obj.replace:
             os.replace(obj.tmp, obj.path)
@@ -659,14 +681,16 @@ async def _arefs(
     except Exception as exc:  # noqa: BLE001 - raised by the run once the keys listed so far are done
         run_keys.error = exc
 
-def auto_mode(named: int | None, prefix: str | None, concurrency: int | None) -> str:
+def auto_mode(named: int | None, prefix: str | None, concurrency: int | str | None) -> str:
     """The engine ``mode="auto"`` takes: ``threads`` when the keys are all named (``named`` of
     them, ``None`` when not known up front) and go out in one wave, else ``async``. One wave is
     over in about one round trip, so what the user waits for is start-up, and the threads engine
     starts ~150 ms sooner (no aiohttp to import: about as long as the requests themselves); past
     one wave, the async engine's lower CPU per request wins. Without the ``async`` extra it is
     always ``threads``: the user did not ask for a missing engine."""
-    one_wave = named is not None and prefix is None and named <= (concurrency or DEFAULT_CONFIG.concurrency)
+    # concurrency="auto" starts small and doubles every round trip: the default's 32 is a fair wave
+    bound = concurrency if isinstance(concurrency, int) else DEFAULT_CONFIG.max_in_flight
+    one_wave = named is not None and prefix is None and named <= bound
     return "threads" if one_wave or not _installed("aiohttp") else "async"
 
 
@@ -689,7 +713,7 @@ def _named_count(keys: Any) -> int | None:
 
 
 def _resolve(
-    mode: str, concurrency: int | None, config: EngineConfig | None, signer: Signer | None,
+    mode: str, concurrency: int | str | None, config: EngineConfig | None, signer: Signer | None,
     session: Any, region: str | None, endpoint_url: str | None, profile: str | None,
 ) -> tuple[Signer, EngineConfig]:
     config = config or DEFAULT_CONFIG
@@ -713,7 +737,7 @@ async def aget_objects(
     prefix: str | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     mode: str = "async",
-    concurrency: int | None = None,
+    concurrency: int | str | None = None,
     config: EngineConfig | None = None,
     engine: Engine | None = None,
     signer: Signer | None = None,
@@ -747,16 +771,18 @@ async def aget_objects(
     )
     try:
         if engine.native_async:
-            async for result in _arun_on_loop(fetcher, engine, keys, prefix, workers):
-                yield result
+            results = _arun_on_loop(fetcher, engine, keys, prefix, workers)
         else:  # the blocking engines run their plans in threads of their own: one hand-off per result
             from awspar.engines.base import _iterate_in_thread
 
             def in_threads(sync_keys: Any) -> Iterator[ObjectResult]:
                 return _run_in_threads(fetcher, engine, sync_keys, prefix, workers)
 
-            async for result in _iterate_in_thread(in_threads, keys, _HANDOFF):
+            results = _iterate_in_thread(in_threads, keys, _HANDOFF)
+        async with contextlib.aclosing(results):
+            async for result in results:
                 yield result
+                _stop_if_disk_full(result)
     finally:
         if own_engine:
             await engine.aclose()
@@ -769,7 +795,7 @@ def get_objects(
     prefix: str | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     mode: str = "threads",
-    concurrency: int | None = None,
+    concurrency: int | str | None = None,
     config: EngineConfig | None = None,
     engine: Engine | None = None,
     signer: Signer | None = None,
@@ -825,11 +851,11 @@ def get_objects(
         results = _on_loop_thread(lambda: _arun_on_loop(fetcher, engine, keys, prefix, workers), engine)
     else:
         results = _run_in_threads(fetcher, engine, keys, prefix, workers)
-    return closing(results, engine if own_engine else None)
+    return closing(_until_disk_full(results), engine if own_engine else None)
 
 
 def _prepare(
-    bucket: str, *, out_dir: str | os.PathLike[str] | None, mode: str, concurrency: int | None,
+    bucket: str, *, out_dir: str | os.PathLike[str] | None, mode: str, concurrency: int | str | None,
     config: EngineConfig | None, engine: Engine | None, signer: Signer | None, session: Any,
     region: str | None, endpoint_url: str | None, profile: str | None, presigned: bool | None,
     skip_existing: bool, overwrite: bool, part_size: int, multipart_threshold: int, verify_checksums: bool,
@@ -849,13 +875,45 @@ def _prepare(
         presigned = not engine.signs_itself  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
     if directory is not None:
-        os.makedirs(directory, exist_ok=True)
+        _check_writable(directory)
     fetcher = _Fetcher(
         bucket, signer, out_dir=directory, presigned=presigned, part_size=part_size,
         threshold=multipart_threshold, overwrite=overwrite, skip_existing=skip_existing,
         verify_checksums=verify_checksums, on_progress=on_progress,
     )
-    return fetcher, engine, own_engine, engine.config.concurrency
+    return fetcher, engine, own_engine, engine.config.max_in_flight
+
+
+def _check_writable(directory: str) -> None:
+    """Make ``directory`` if needed; :class:`~awspar.LocalFileError` naming it, before anything is
+    sent, when nothing could be written into it (read-only, immutable, no permission)."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise local_file_error(directory, exc) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise LocalFileError(f"{directory}: cannot write into this directory (read-only, immutable or no "
+                             "permission)", path=directory, errno=errno.EACCES)
+
+
+def _stop_if_disk_full(result: ObjectResult) -> None:
+    """After a key that failed for a full disk: :class:`~awspar.DiskFull`, which ends the run (no
+    later key could be written; the keys after it are not fetched)."""
+    if result.error_code == DiskFull.code:
+        raise DiskFull(f"{result.error}; the run stopped there: the keys after it were not fetched",
+                       path=result.path or "", errno=errno.ENOSPC)
+
+
+def _until_disk_full(results: Iterator[ObjectResult]) -> Iterator[ObjectResult]:
+    """``results``, ended by :func:`_stop_if_disk_full`; closing it closes ``results``."""
+    try:
+        for result in results:
+            yield result
+            _stop_if_disk_full(result)
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
 
 
 def _run_in_threads(fetcher: _Fetcher, engine: Engine, keys: Any, prefix: str | None, workers: int) -> Iterator[ObjectResult]:
