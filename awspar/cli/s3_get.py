@@ -45,8 +45,8 @@ def register(app: typer.Typer) -> None:
 
 
 def s3_get_command(
-    bucket: Annotated[str, typer.Argument(help="The bucket to read from.")],
-    keys: Annotated[list[str] | None, typer.Argument(help="Keys to fetch (any number).")] = None,
+    bucket: Annotated[str, typer.Argument(metavar="BUCKET", help="The bucket to read from.")],
+    keys: Annotated[list[str] | None, typer.Argument(metavar="[KEYS]...", help="Keys to fetch (any number).")] = None,
     prefix: Annotated[
         str | None, typer.Option("--prefix", help="Also fetch every key under this prefix (listed as it goes).")
     ] = None,

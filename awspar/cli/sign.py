@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
 
 
 def sign_command(
-    service: Annotated[str, typer.Argument(help="botocore service name, e.g. s3, sqs, bedrock-runtime.")],
-    operation: Annotated[str, typer.Argument(help="Operation, PascalCase or snake_case, e.g. GetObject.")],
+    service: Annotated[str, typer.Argument(metavar="SERVICE", help="botocore service name, e.g. s3, sqs, bedrock-runtime.")],
+    operation: Annotated[str, typer.Argument(metavar="OPERATION", help="Operation, PascalCase or snake_case, e.g. GetObject.")],
     param: Annotated[
         list[str] | None,
         typer.Option(
