@@ -79,11 +79,12 @@ class S3Run:
     """Counts, the progress bar and the closing report of one run (see the module docstring)."""
 
     def __init__(self, bucket: str, mode: str, *, total: int | None, show_progress: bool, as_json: bool,
-                 report_stream: CheckedStream) -> None:
+                 report_stream: CheckedStream, quiet: bool = False) -> None:
         self.started = time.perf_counter()
         self.bucket = bucket
         self.mode = mode
         self.out = report_stream
+        self.quiet = quiet  # no summary line (failures and errors still)
         self.failures: list[tuple[str, str, str]] = []  # (key, code, message): the first FAILURES_LISTED
         self.ok = self.failed = self.skipped = self.bytes = self.skipped_bytes = self.requests = 0
         self.codes: Counter[str] = Counter()
@@ -229,7 +230,8 @@ class S3Run:
             if self.failed > len(self.failures):
                 _say(f"... and {plural(self.failed - len(self.failures), 'more failure')}")
             try:
-                self.out.write(self.summary(wall) + "\n")
+                if not self.quiet:
+                    self.out.write(self.summary(wall) + "\n")
             except OSError:
                 raise ReportLost(self.out.describe()) from None
         if note is not None:

@@ -75,6 +75,13 @@ def s3_get_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON report (per-key status, bytes, timing, error code).")
     ] = False,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress bar (there is one only when stderr is a terminal).")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line: only failures and errors "
+                                                 "(and the --json report) are printed; the exit code says the rest.")
+    ] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace files that exist. Default: an existing file fails its "
                                                "key with FileExists.")
@@ -126,8 +133,9 @@ def s3_get_command(
 
     data_out = CheckedStream() if stdout else None
     report_out = CheckedStream(sys.stderr.buffer, name="standard error") if stdout else CheckedStream()
-    show_progress = not stdout and not as_json and sys.stderr.isatty()
-    run = S3Run(bucket, mode, total=total, show_progress=show_progress, as_json=as_json, report_stream=report_out)
+    show_progress = not stdout and not as_json and not (quiet or no_progress) and sys.stderr.isatty()
+    run = S3Run(bucket, mode, total=total, show_progress=show_progress, as_json=as_json, report_stream=report_out,
+                quiet=quiet)
     _fetch(run, bucket, key_source, cluster, data_out, prefix=prefix, out=None if stdout else (out or "."),
            mode=mode, config=config,
            region=region, endpoint_url=endpoint_url, profile=profile, overwrite=overwrite, skip_existing=skip_existing,
@@ -205,7 +213,7 @@ def _write_data(data_out: Any, result: Any) -> str | None:
 
 def _keys(keys: list[str], keys_from: str | None) -> tuple[Iterator[str], int | None]:
     """The keys to fetch, lazily, and how many when that is known up front."""
-    from awspar.cli._keys_file import key_lines
+    from awspar.cli._keys_file import count_keys, key_lines
     from awspar.s3.keys import keys_from_lines
 
     lines = None
@@ -220,4 +228,7 @@ def _keys(keys: list[str], keys_from: str | None) -> tuple[Iterator[str], int | 
         if lines is not None:
             yield from keys_from_lines(lines)
 
-    return chained(), None if keys_from is not None else len(keys)
+    if keys_from is None:
+        return chained(), len(keys)
+    counted = count_keys(keys_from)  # an upper bound: a key named twice is fetched once
+    return chained(), None if counted is None else len(keys) + counted
