@@ -368,12 +368,12 @@ def botocore_session(profile: str | None = None) -> botocore.session.Session:
     same as through boto3, and not importing boto3 (and the s3transfer it loads) saves about
     40 ms of start-up per process (a CLI run, a Lambda cold start).
     """
-    session = _sharing_models(botocore.session.Session(profile=profile))
+    session = botocore.session.Session(profile=profile)
     try:
         session.get_scoped_config()
     except botocore.exceptions.BotoCoreError as exc:  # no such profile, a config file that does not parse
         raise _config_error(exc, profile) from None
-    return session
+    return _sharing_models(session)  # after the check: making the first loader reads the profile too
 
 
 _MODELS: list[Any] = []  # the process's one botocore data loader, once a session of awspar's has made it
