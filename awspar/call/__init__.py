@@ -255,7 +255,7 @@ def _run_in_threads(caller: _Caller, engine: Engine, params_iterable: Iterable[A
     """Every input's plan run whole inside ``concurrency`` threads (inline for one): no event loop."""
     sender = engine.plan_sender(caller.signer.resign)
     plans = (caller.plan(index, params) for index, params in enumerate(params_iterable))
-    yield from run_plans(plans, sender, workers=engine.config.concurrency, handoff=_HANDOFF, ordered=ordered)
+    yield from run_plans(plans, sender, workers=engine.config.max_in_flight, handoff=_HANDOFF, ordered=ordered)
 
 
 async def _arun_on_loop(
@@ -274,6 +274,6 @@ async def _arun_on_loop(
                     yield caller.plan(index, params)
                     index += 1
 
-        async for result in arun_plans(plans(), sender, workers=engine.config.concurrency, handoff=_HANDOFF,
+        async for result in arun_plans(plans(), sender, workers=engine.config.max_in_flight, handoff=_HANDOFF,
                                        ordered=ordered):
             yield result

@@ -216,7 +216,9 @@ class Signer:
         The URL is the request; ``headers`` holds any header the signature covers besides
         ``Host`` (e.g. ``Content-Type`` when given), which the sender must send as they are.
         S3 GetObject, HeadObject and PutObject with just ``Bucket`` and ``Key`` take a fast path
-        whose URLs are byte-identical to boto3's ``generate_presigned_url`` (s3v4).
+        whose URLs are byte-identical to boto3's ``generate_presigned_url`` (s3v4), and so do a
+        PutObject with a checksum, ContentType, Metadata or StorageClass and an UploadPart with a
+        checksum (see :mod:`awspar.signer.s3presign`).
         ``expires_at`` is the URL's expiry, capped by the credentials' own.
         """
         name, method = self._resolve(operation)
@@ -229,8 +231,9 @@ class Signer:
         operation_id = f"{self.service}.{name}"
         fast = self._fast.presign(name, params, expires_in) if self._fast is not None else None
         if fast is not None:
-            fast_url, fast_expires_at = fast
-            return SignedRequest(FAST_OPERATIONS[name], fast_url, {}, b"", operation_id, fast_expires_at, kept)
+            fast_url, fast_expires_at, fast_headers = fast
+            return SignedRequest(FAST_OPERATIONS[name], fast_url, fast_headers, b"", operation_id, fast_expires_at,
+                                 kept)
         local = self._local
         local.presigned = None
         try:
