@@ -81,7 +81,12 @@ class EngineConfig:
     """The knobs every engine shares.
 
     - ``concurrency``: requests in flight at most, enforced the same way by every engine
-      (default 32).
+      (default 32); ``"auto"`` learns it from the service instead, per throttling scope (S3
+      bucket, Bedrock model, else host): it grows while answers succeed and shrinks on
+      throttling answers (503 SlowDown, 429, ThrottlingException...), up to
+      ``max_concurrency`` (see :mod:`awspar.engines._limiter`).
+    - ``max_concurrency``: the ceiling of ``"auto"`` (default 256), and the size of the
+      engines' pools then; :attr:`max_in_flight` is the bound either way.
     - ``connect_timeout`` / ``read_timeout``: seconds (defaults 10 and 120; botocore's 60 s read
       timeout is too short for long model generations).
     - ``retry``: a :class:`RetryPolicy` (throttling is retried for up to 120 s, other failures
@@ -97,7 +102,8 @@ class EngineConfig:
       (``None``: the number of CPUs).
     """
 
-    concurrency: int = 32
+    concurrency: int | str = 32
+    max_concurrency: int = 256
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
     retry: RetryPolicy = RetryPolicy()
@@ -106,8 +112,13 @@ class EngineConfig:
     workers: int | None = None
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1:
+        if isinstance(self.concurrency, str):
+            if self.concurrency != "auto":
+                raise ValueError(f"concurrency must be a number or 'auto', not {self.concurrency!r}")
+        elif self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if self.max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise ValueError("timeouts must be positive")
         if isinstance(self.hedge_after, str):
@@ -116,6 +127,17 @@ class EngineConfig:
                 raise ValueError(f"hedge_after must be seconds or a percentile like 'p95', not {self.hedge_after!r}")
         if self.workers is not None and self.workers < 1:
             raise ValueError("workers must be at least 1")
+
+    @property
+    def adaptive(self) -> bool:
+        """True for ``concurrency="auto"``."""
+        return self.concurrency == "auto"
+
+    @property
+    def max_in_flight(self) -> int:
+        """Requests in flight at most: ``concurrency``, or ``max_concurrency`` for ``"auto"``
+        (what the engines size their pools by)."""
+        return self.max_concurrency if isinstance(self.concurrency, str) else self.concurrency
 
     def with_(self, **changes: object) -> "EngineConfig":
         """A copy with some fields changed."""

@@ -138,3 +138,19 @@ def test_large_race_warns_on_stderr(local_env):
     result = run_cli("--race", "--n", "6", "--max-tokens", "10", "many")
     assert result.exit_code == 0
     assert "awspar: warning: racing 6 calls reserves 6 x 10 = 60 tokens" in result.stderr
+
+
+def test_concurrency_auto_keeps_to_a_quota_of_three_calls(local_env):
+    """Ten calls against a model that serves 3 at once (429 ThrottlingException above it): the
+    default ``--concurrency auto`` backs off to the quota and every call is answered."""
+    from awspar.testing import Capacity, EndpointBehaviour, Latency
+
+    local_env.configure(EndpointBehaviour(latency=Latency(200), capacity=Capacity(concurrent=3)))
+    result = run_cli("hi", "--n", "10", "--all", "--json")
+    assert result.exit_code == 0, result.output
+    calls = json.loads(result.stdout)["calls"]
+    stats = local_env.stats()
+    assert [c["outcome"] for c in calls] == ["ok"] * 10
+    assert stats["statuses"].get("200") == 10
+    # the first window (8 at once) finds the quota; after it, about one probe per round trip
+    assert 0 < stats["faults"]["capacity"] <= 10 and sum(c["attempts"] for c in calls) == stats["requests"]

@@ -37,12 +37,24 @@ def test_a_window_of_throttles_cuts_the_limit_once() -> None:
     assert None not in permits and limit.try_acquire() is None
     for permit in permits:  # the whole window comes back throttled
         limit.release(permit, "throttled")  # type: ignore[arg-type]
-    assert limit.limit == 7  # 8 * 0.9 once, not 8 * 0.9 ** 8
+    assert limit.limit == 4  # slow start ends halved once, not 8 * 0.5 ** 8
     assert limit.throttled == INITIAL_LIMIT
-    # a request admitted after the cut is a new window: its throttle cuts again
-    again = limit.try_acquire()
-    limit.release(again, "throttled")  # type: ignore[arg-type]
-    assert limit.limit == 6
+    # a request admitted after the cut is a new window: its throttle cuts again, now by 0.9 (and
+    # at least 1)
+    for expected in (3, 2, 1, 1):
+        limit.release(limit.try_acquire(), "throttled")  # type: ignore[arg-type]
+        assert limit.limit == expected
+
+
+def test_the_rest_of_a_cut_window_does_not_grow_the_limit() -> None:
+    limit = AdaptiveLimit(256)
+    _pump(limit, 8)  # slow start: 16
+    permits = [limit.try_acquire() for _ in range(limit.limit)]
+    limit.release(permits[0], "throttled")  # type: ignore[arg-type]
+    assert limit.limit == 8
+    for permit in permits[1:]:  # the same window's successes: no growth
+        limit.release(permit, "ok")  # type: ignore[arg-type]
+    assert limit.limit == 8
 
 
 def test_slow_start_doubles_per_window_then_growth_is_additive() -> None:
@@ -51,9 +63,11 @@ def test_slow_start_doubles_per_window_then_growth_is_additive() -> None:
         _pump(limit, limit.limit)
         assert limit.limit == expected
     limit.release(limit.try_acquire(), "throttled")  # type: ignore[arg-type]
-    assert limit.limit == 57  # 64 * 0.9
-    _pump(limit, 57)
-    assert limit.limit == 58  # about +1 for a whole window of successes
+    assert limit.limit == 32  # the end of slow start halves it
+    _pump(limit, 34)
+    assert limit.limit == 33  # about +1 for a whole window of successes (32 + 34/32.5)
+    limit.release(limit.try_acquire(), "throttled")  # type: ignore[arg-type]
+    assert limit.limit == 29  # then x 0.9
 
 
 def test_bounded_by_the_maximum_and_never_below_one() -> None:

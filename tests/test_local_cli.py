@@ -123,6 +123,8 @@ def test_local_json_output_faults_and_fixed_ports() -> None:
     (["--latency-ms", "5", "--latency-dist", "fixed:5"], "not both"),
     (["--quota", "concurrent=0"], "quota max_concurrent must be >= 1"),
     (["--answer", "poetry"], "--answer must be one of"),
+    (["--capacity", "rate=fast"], "capacity rate='fast' is not a number"),
+    (["--bedrock-capacity", "tokens=3"], "is not rate=N, burst=N or concurrent=N"),
 ])
 def test_local_refuses_bad_options_in_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     from awspar.cli import main

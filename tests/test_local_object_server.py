@@ -327,3 +327,30 @@ def test_stopped_thread_server_frees_its_port() -> None:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     with pytest.raises(RuntimeError):
         _ = server.url
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_capacity_answers_slowdown_per_prefix_and_steps_at_run_time(process: bool) -> None:
+    """Above the capacity of a prefix the endpoint answers S3's own 503 SlowDown; another prefix
+    has its own; ``set_capacity`` changes it mid-run, in a child process too."""
+    from awspar.testing.capacity import Capacity
+
+    behaviour = EndpointBehaviour(capacity=Capacity(rate=0.001, burst=2))  # two at once, then no refill
+    bodies = {"a/1": b"x", "a/2": b"y", "b/1": b"z"}
+    with ObjectServer({"bk": bodies}, behaviour=behaviour, verify=False, process=process) as server:
+        def status(key: str) -> tuple[int, bytes]:
+            try:
+                with urllib.request.urlopen(f"{server.url}/bk/{key}", timeout=10) as response:
+                    return response.status, response.read()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read()
+
+        assert [status("a/1")[0], status("a/2")[0]] == [200, 200]
+        code, body = status("a/1")
+        assert code == 503 and b"<Code>SlowDown</Code>" in body
+        assert status("b/1") == (200, b"z")  # prefix b/ has its own bucket of tokens
+        server.set_capacity(Capacity(rate=1000))
+        assert status("a/1") == (200, b"x")
+        server.set_capacity(None)
+        assert all(status("a/2")[0] == 200 for _ in range(20))
+        assert server.stats()["faults"] == {"capacity": 1}

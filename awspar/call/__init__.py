@@ -32,6 +32,7 @@ from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import AwsparError, ConfigurationError, ParamValidationError
 from awspar.call.result import CallResult
 from awspar.engines.plan import Blocking, Plan, Send, arun_plans, closing, on_loop_thread, run_plans
+from awspar.parsing import parse_response
 
 if TYPE_CHECKING:  # pragma: no cover
     from awspar.call.pages import Pages
@@ -79,8 +80,6 @@ class _Caller:
             raw = yield Send(request)
             attempts += raw.attempts
             try:
-                from awspar.parsing import parse_response
-
                 page = parse_response(raw)
             except AwsparError as exc:  # ServiceError, TransportError: this input's own failure
                 return CallResult(index, first, error=exc, attempts=attempts, pages=len(fetched),
@@ -247,7 +246,7 @@ def _run_in_threads(caller: _Caller, engine: Engine, params_iterable: Iterable[A
     """Every input's plan run whole inside ``concurrency`` threads (inline for one): no event loop."""
     sender = engine.plan_sender(caller.signer.resign)
     plans = (caller.plan(index, params) for index, params in enumerate(params_iterable))
-    yield from run_plans(plans, sender, workers=engine.config.concurrency, handoff=_HANDOFF, ordered=ordered)
+    yield from run_plans(plans, sender, workers=engine.config.max_in_flight, handoff=_HANDOFF, ordered=ordered)
 
 
 async def _arun_on_loop(
@@ -266,6 +265,6 @@ async def _arun_on_loop(
                     yield caller.plan(index, params)
                     index += 1
 
-        async for result in arun_plans(plans(), sender, workers=engine.config.concurrency, handoff=_HANDOFF,
+        async for result in arun_plans(plans(), sender, workers=engine.config.max_in_flight, handoff=_HANDOFF,
                                        ordered=ordered):
             yield result

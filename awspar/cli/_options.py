@@ -16,8 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar._config import EngineConfig, RetryPolicy
 
 __all__ = [
-    "BedrockEndpointUrl", "EndpointUrl", "Profile", "Region", "S3EndpointUrl", "Timeout", "retries_option",
-    "with_retry_options",
+    "BedrockEndpointUrl", "Concurrency", "EndpointUrl", "MaxConcurrency", "Profile", "Region", "S3EndpointUrl",
+    "Timeout", "concurrency_value", "retries_option", "with_retry_options",
 ]
 
 
@@ -39,6 +39,31 @@ EndpointUrl = Annotated[str | None, _endpoint_option("AWS_ENDPOINT_URL_<SERVICE>
 S3EndpointUrl = Annotated[str | None, _endpoint_option("AWS_ENDPOINT_URL_S3")]
 BedrockEndpointUrl = Annotated[str | None, _endpoint_option("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")]
 
+#: ``--concurrency auto`` (the default) or a fixed number of requests in flight.
+Concurrency = Annotated[
+    str,
+    typer.Option(
+        "--concurrency",
+        metavar="auto|N",
+        help="Requests in flight: auto (the default) grows while answers succeed and backs off on throttling "
+        "(503 SlowDown, 429), up to --max-concurrency; a number fixes it.",
+    ),
+]
+MaxConcurrency = Annotated[
+    int, typer.Option("--max-concurrency", min=1, help="The most requests in flight --concurrency auto may reach.")
+]
+
+
+def concurrency_value(text: str) -> int | str:
+    """``"auto"`` or a whole number of at least 1; a one-line error (exit 2) otherwise."""
+    from awspar.cli._output import fail
+
+    value = text.strip().lower()
+    if value == "auto":
+        return "auto"
+    if not value.isdigit() or int(value) < 1:
+        fail(f"--concurrency must be auto or a whole number of at least 1, not {text!r}")
+    return int(value)
 
 def retries_option(policy: RetryPolicy) -> Any:
     """``--retries N`` for a command whose default retry policy is ``policy``."""

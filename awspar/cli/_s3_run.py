@@ -14,10 +14,14 @@ import json
 import sys
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, plural
+from awspar._errors import DiskFull
+from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, plural
 from awspar.cli._stream import CheckedStream
+
+if TYPE_CHECKING:  # pragma: no cover
+    from awspar.engines._limiter import ScopedLimits
 
 __all__ = ["FAILURES_LISTED", "JsonReport", "ReportLost", "S3Run", "describe"]
 
@@ -73,10 +77,13 @@ class S3Run:
         self.mode = mode
         self.out = report_stream
         self.failures: list[tuple[str, str, str]] = []  # (key, code, message): the first FAILURES_LISTED
-        self.ok = self.failed = self.skipped = self.bytes = self.requests = 0
+        self.ok = self.failed = self.skipped = self.bytes = self.skipped_bytes = self.requests = 0
         self.codes: Counter[str] = Counter()
         self.stopped: tuple[str, str] | None = None  # (code, message) of what ended the run early
         self.json = JsonReport(report_stream, bucket, mode) if as_json else None
+        #: The engine's adaptive limits (``--concurrency auto``), shown and reported; ``None``: fixed.
+        self.limits: ScopedLimits | None = None
+        self._clock_started = time.monotonic()  # the clock of the limits' history
         self._progress: Any = None
         if show_progress:
             from awspar.cli._s3_progress import S3Progress
@@ -112,6 +119,7 @@ class S3Run:
                 record.update(ok=False, error_code="OutputError", error=f"cannot write {output_error}")
         elif result.skipped:
             self.skipped += 1
+            self.skipped_bytes += result.size
         elif result.ok:
             self.ok += 1
             self.bytes += result.size
@@ -121,9 +129,31 @@ class S3Run:
             self.json.add(record)  # type: ignore[union-attr]
         if self._progress is not None:
             self._progress.add_object()
+            if self.limits is not None:
+                limit, throttled, answered = self._limit_now()
+                self._progress.show_limit(limit, throttled / answered if answered else 0.0)
+
+    def _limit_now(self) -> tuple[int, int, int]:
+        """The adaptive limit now (summed over scopes), throttled answers and all answers."""
+        scopes = self.limits.scopes().values() if self.limits is not None else ()
+        return sum(s.limit for s in scopes), sum(s.throttled for s in scopes), sum(s.answered for s in scopes)
+
+    def concurrency_report(self) -> dict[str, Any] | None:
+        """For ``--json``: the limit, the throttled share and their sampled history per scope
+        (``[seconds since the start, limit, throttled share]``, at most a few hundred samples)."""
+        if self.limits is None:
+            return None
+        limit, throttled, answered = self._limit_now()
+        return {
+            "mode": "auto", "max": self.limits.maximum, "limit": limit, "throttled": throttled, "answered": answered,
+            "throttled_share": round(throttled / answered, 4) if answered else 0.0,
+            "history": {scope: [[round(t - self._clock_started, 3), n, round(share, 4)] for t, n, share in lim.history()]
+                        for scope, lim in self.limits.scopes().items()},
+        }
 
     def stop(self, code: str, message: str) -> None:
-        """The run ended early (the listing failed): what arrived so far still gets its report."""
+        """The run ended early (the listing failed, the disk filled up): what arrived so far still
+        gets its report."""
         self.stopped = (code, message)
 
     def _fail(self, key: str, code: str, message: str) -> None:
@@ -135,6 +165,8 @@ class S3Run:
     def exit_code(self, *, interrupted: bool = False) -> int:
         if interrupted:
             return EXIT_INTERRUPTED
+        if self.stopped is not None and self.stopped[0] == DiskFull.code:  # the output cannot take more
+            return EXIT_USAGE
         if self.stopped is not None:
             return EXIT_FAILED if self.arrived == 0 and self.failed == 0 else EXIT_PARTIAL
         if self.failed == 0:
@@ -143,7 +175,8 @@ class S3Run:
 
     def totals(self, code: int, wall: float) -> dict[str, Any]:
         totals: dict[str, Any] = {
-            "ok": self.ok, "failed": self.failed, "skipped": self.skipped, "bytes": self.bytes,
+            "ok": self.ok, "failed": self.failed, "skipped": self.skipped, "skipped_bytes": self.skipped_bytes,
+            "bytes": self.bytes,
             "wall_s": round(wall, 6), "requests": self.requests,
             "throughput_mb_s": round(self.bytes / wall / 1e6, 3) if wall else 0.0,
             "requests_per_s": round(self.requests / wall, 1) if wall else 0.0,
@@ -151,11 +184,15 @@ class S3Run:
         }
         if self.stopped is not None:
             totals["stopped"] = {"error_code": self.stopped[0], "error": self.stopped[1]}
+        concurrency = self.concurrency_report()
+        if concurrency is not None:
+            totals["concurrency"] = concurrency
         return totals
 
     def summary(self, wall: float) -> str:
         codes = ", ".join(f"{n} {c}" for c, n in self.codes.most_common())
-        return (f"{self.ok} ok, {self.failed} failed{f' ({codes})' if codes else ''}, {self.skipped} skipped; "
+        skipped = f" ({_size(self.skipped_bytes)} already there)" if self.skipped else ""
+        return (f"{self.ok} ok, {self.failed} failed{f' ({codes})' if codes else ''}, {self.skipped} skipped{skipped}; "
                 f"{_size(self.bytes)} in {wall:.2f} s ({_size(self.bytes / wall if wall else 0)}/s, "
                 f"{self.requests / wall if wall else 0:.0f} requests/s)")
 

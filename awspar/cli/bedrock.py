@@ -18,9 +18,12 @@ from awspar._errors import NoWinnerError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
 from awspar.cli._options import (
     BedrockEndpointUrl,
+    Concurrency,
+    MaxConcurrency,
     Profile,
     Region,
     Timeout,
+    concurrency_value,
     retries_option,
     with_retry_options,
 )
@@ -86,6 +89,8 @@ def bedrock_command(
         ),
     ] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)] = None,
+    concurrency: Concurrency = "auto",
+    max_concurrency: MaxConcurrency = 256,
     read_timeout: Annotated[
         float, typer.Option("--read-timeout", min=1.0, help="Seconds to wait for data from the model.")
     ] = _DEFAULT_READ_TIMEOUT,
@@ -116,7 +121,10 @@ def bedrock_command(
     text = read_prompt(prompt, prompt_file)
     live = stream and not as_json
     on_token = _print_token if live and strategy != "all" else None
-    config = with_retry_options(bedrock.BEDROCK_CONFIG.with_(read_timeout=read_timeout), retries, timeout)
+    config = with_retry_options(
+        bedrock.BEDROCK_CONFIG.with_(read_timeout=read_timeout, concurrency=concurrency_value(concurrency),
+                                     max_concurrency=max_concurrency),
+        retries, timeout)
     cluster = dask_scheduler(mode, scheduler)
     try:
         with warnings.catch_warnings(record=True) as caught, cluster:

@@ -62,6 +62,14 @@ def local_command(
     quota: Annotated[
         str, typer.Option("--quota", help="Bedrock quota, e.g. concurrent=3,per_minute=60 (default: none).")
     ] = "",
+    capacity: Annotated[
+        str, typer.Option("--capacity", help="S3 capacity per prefix, e.g. rate=1500 (requests/s), burst=50 or "
+                                             "concurrent=8; above it 503 SlowDown (default: none).")
+    ] = "",
+    bedrock_capacity: Annotated[
+        str, typer.Option("--bedrock-capacity", help="Bedrock capacity per model id, e.g. concurrent=3 or rate=5; "
+                                                     "above it 429 ThrottlingException (default: none).")
+    ] = "",
     answer: Annotated[str, typer.Option("--answer", help="Bedrock answers: echo, json or words.")] = "echo",
     table: Annotated[
         str, typer.Option("--table", help="Name of the DynamoDB demo table (hash key pk: item-000001 ...).")
@@ -87,6 +95,7 @@ def local_command(
     """
     try:
         from awspar.testing.bedrock_server import ANSWER_MODES
+        from awspar.testing.capacity import parse_capacity
         from awspar.testing.faults import EndpointBehaviour, parse_faults, parse_latency, parse_quota
         from awspar.testing.object_server import GeneratedBucket
 
@@ -97,8 +106,10 @@ def local_command(
             "faults": parse_faults(faults),
             "seed": seed,
         }
-        s3_behaviour = EndpointBehaviour(body_rate=body_rate, **shared)
+        s3_behaviour = EndpointBehaviour(body_rate=body_rate, capacity=parse_capacity(capacity) if capacity else None,
+                                         **shared)
         bedrock_behaviour = EndpointBehaviour(tokens_per_s=tokens_per_s, quota=parse_quota(quota) if quota else None,
+                                              capacity=parse_capacity(bedrock_capacity) if bedrock_capacity else None,
                                               **shared)
         contents = GeneratedBucket(objects, parse_size(size), seed=seed)
         dynamodb_behaviour = EndpointBehaviour(**shared)

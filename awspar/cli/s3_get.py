@@ -2,8 +2,9 @@
 
 Thin: it reads the arguments, calls :func:`awspar.s3.get_objects`, draws a progress bar on a
 terminal, and prints a summary (or one JSON report). Exit codes: 0 when every object arrived
-verified, 1 when some failed, 2 for bad usage or configuration (missing credentials included),
-3 when nothing could be reached (unreachable endpoint, no such bucket, access denied for all),
+verified, 1 when some failed, 2 for bad usage or configuration (missing credentials included) and
+for an --out that cannot be written (read-only, or the disk filled up: the run stops at the first
+such error, with its report, naming the path), 3 when nothing could be reached (unreachable endpoint, no such bucket, access denied for all),
 130 when interrupted. Errors are one line each, without a traceback (``awspar --debug`` shows it).
 """
 
@@ -16,9 +17,19 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from awspar._config import DEFAULT_CONFIG
-from awspar._errors import ServiceError, TransportError
+from awspar._errors import DiskFull, LocalFileError, ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
-from awspar.cli._options import Profile, Region, S3EndpointUrl, Timeout, retries_option, with_retry_options
+from awspar.cli._options import (
+    Concurrency,
+    MaxConcurrency,
+    Profile,
+    Region,
+    S3EndpointUrl,
+    Timeout,
+    concurrency_value,
+    retries_option,
+    with_retry_options,
+)
 from awspar.cli._output import EXIT_PARTIAL, EXIT_USAGE, fail
 
 __all__ = ["register", "s3_get_command"]
@@ -49,9 +60,8 @@ def s3_get_command(
                                          "threads, async, subinterpreters, processes, boto3 or dask.")
     ] = "auto",
     scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)] = None,
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", min=1, help="Requests in flight at most (default: 32).")
-    ] = None,
+    concurrency: Concurrency = "auto",
+    max_concurrency: MaxConcurrency = 256,
     retries: retries_option(DEFAULT_CONFIG.retry) = None,
     timeout: Timeout = None,
     region: Region = None,
@@ -65,7 +75,10 @@ def s3_get_command(
                                                "key with FileExists.")
     ] = False,
     skip_existing: Annotated[
-        bool, typer.Option("--skip-existing", help="Skip keys whose file exists: a re-run picks up where it "
+        bool, typer.Option("--skip-existing", help="Skip keys whose file is already the object (same size, and "
+                                                   "same MD5 or checksum when the object tells one: from the "
+                                                   "listing with --prefix, else a HeadObject); a truncated or "
+                                                   "different file is fetched again. A re-run picks up where it "
                                                    "stopped. Not with --overwrite.")
     ] = False,
 ) -> None:
@@ -97,9 +110,10 @@ def s3_get_command(
     if stdout and (prefix is not None or keys_from is not None or len(keys or []) != 1):
         fail("--stdout writes exactly one object: give one key and no --prefix or --keys-from")
     cluster = dask_scheduler(mode, scheduler)
+    in_flight = concurrency_value(concurrency)
     key_source, total = _keys(keys or [], keys_from)
     if mode == "auto":
-        mode = auto_mode(total, prefix, concurrency)
+        mode = auto_mode(total, prefix, in_flight)
     from awspar.cli._s3_run import S3Run
     from awspar.cli._stream import CheckedStream
 
@@ -108,7 +122,8 @@ def s3_get_command(
     show_progress = not stdout and not as_json and sys.stderr.isatty()
     run = S3Run(bucket, mode, total=total, show_progress=show_progress, as_json=as_json, report_stream=report_out)
     _fetch(run, bucket, key_source, cluster, data_out, prefix=prefix, out=None if stdout else (out or "."),
-           mode=mode, concurrency=concurrency, config=with_retry_options(DEFAULT_CONFIG, retries, timeout),
+           mode=mode, config=with_retry_options(DEFAULT_CONFIG.with_(concurrency=in_flight, max_concurrency=max_concurrency),
+                                                retries, timeout),
            region=region, endpoint_url=endpoint_url, profile=profile, overwrite=overwrite, skip_existing=skip_existing,
            empty_note=_empty_note(keys or [], keys_from, prefix))
 
@@ -121,18 +136,28 @@ def _fetch(run: Any, bucket: str, key_source: Iterator[str], cluster: Any, data_
 
     interrupted = False
     try:
+        from awspar.engines import engine_for_run
         from awspar.s3 import get_objects
 
         out = options.pop("out")
-        results = get_objects(bucket, key_source, out_dir=out, on_progress=run.on_bytes, **options)
+        # the run holds the engine, to show its adaptive limits (engine.limits) as it goes
+        engine, _ = engine_for_run(options["mode"], options["config"], None, region=options["region"],
+                                   endpoint_url=options["endpoint_url"], profile=options["profile"])
+        run.limits = engine.limits
+        results = get_objects(bucket, key_source, out_dir=out, on_progress=run.on_bytes, engine=engine, **options)
         try:
             with run, cluster:
                 for result in results:
                     run.add(result, output_error=_write_data(data_out, result))
         finally:
             results.close()  # on any way out: cancels what is in flight, removes temporary files
+            engine.close()
     except KeyboardInterrupt:
         interrupted = True
+    except DiskFull as exc:  # the key that hit it failed; the ones after it were not fetched
+        run.stop(DiskFull.code, str(exc))
+    except LocalFileError as exc:  # --out cannot be written: nothing was sent
+        fail(str(exc), EXIT_USAGE)
     except ServiceError as exc:  # the listing failed: no such bucket, access denied...
         run.stop(exc.code or "ServiceError", str(exc))
     except TransportError as exc:

@@ -9,13 +9,14 @@ service's throttling answer as the loss signal:
 - **additive increase**: after it, each success adds ``1 / limit`` (about +1 per round trip),
   and only while the limit is in use (at least half of it in flight: a client that cannot fill
   its limit learns nothing about the service);
-- **multiplicative decrease**: a throttling answer (:func:`is_throttle`: 429, 503, or a
+- **multiplicative decrease**: the first throttle halves the limit (slow start overshoots by
+  up to twice the capacity); after it, a throttling answer (:func:`is_throttle`: 429, 503, or a
   throttling error code such as ``SlowDown``, ``ThrottlingException``,
   ``ProvisionedThroughputExceededException``, ``RequestLimitExceeded``,
   ``TooManyRequestsException``) multiplies the limit by :data:`BACKOFF` (and takes at least 1
   off it) **once per window**:
   the throttles of requests admitted before that cut are the same congestion event and do not
-  cut again (TCP NewReno's recovery point);
+  cut again, and their successes do not grow it (TCP NewReno's recovery point);
 - bounded by the configured maximum, never below 1. A throttled request gives its permit back
   while it backs off and takes one again for its retry, so it counts once at any time.
 
@@ -47,10 +48,11 @@ from urllib.parse import unquote, urlsplit
 
 from awspar._errors import THROTTLING_CODES
 from awspar._models import SignedRequest
-from awspar.engines._attempts import error_code
+from awspar.engines._attempts import Outcome, error_code
 
 __all__ = [
-    "BACKOFF", "INITIAL_LIMIT", "AdaptiveLimit", "Permit", "ScopedLimits", "is_throttle", "scope_of",
+    "BACKOFF", "INITIAL_LIMIT", "AdaptiveLimit", "Admitted", "Permit", "ScopedLimits", "answer_of", "is_throttle",
+    "scope_of",
 ]
 
 #: Where a limit starts (slow start doubles it from here every round trip).
@@ -62,6 +64,8 @@ THROTTLING_STATUSES = frozenset({429, 503})
 #: The history keeps one sample per this many seconds, at most :data:`HISTORY_SAMPLES` of them.
 HISTORY_INTERVAL = 0.5
 HISTORY_SAMPLES = 240
+#: How often a driver waiting for room checks whether its run was stopped (seconds).
+ADMIT_POLL = 0.05
 _MODEL_PATH = re.compile(r"^/model/([^/]+)/")
 
 
@@ -70,6 +74,14 @@ def is_throttle(status: int, headers: Mapping[str, str], body: bytes) -> bool:
     if status in THROTTLING_STATUSES:
         return True
     return status >= 400 and error_code(status, headers, body) in THROTTLING_CODES
+
+
+def answer_of(outcome: Outcome | None) -> str:
+    """What an attempt tells the limit: ``"throttled"``, ``"ok"`` (any other answer), or
+    ``"ignore"`` (no answer: a transport error, a cancelled attempt, or none at all)."""
+    if outcome is None or outcome.error is not None or not outcome.status:
+        return "ignore"
+    return "throttled" if is_throttle(outcome.status, outcome.headers, outcome.body) else "ok"
 
 
 def scope_of(request: SignedRequest) -> str:
@@ -197,12 +209,15 @@ class AdaptiveLimit:
                 self.answered += 1
                 self.throttled += 1
                 if permit.seq >= self._recover:  # the first throttle of this window
-                    self._limit = max(1.0, min(self._limit - 1.0, self._limit * self.backoff))
+                    # slow start overshoots by up to twice the capacity: halve once, as TCP does
+                    factor = 0.5 if self._slow_start else self.backoff
+                    self._limit = max(1.0, min(self._limit - 1.0, self._limit * factor))
                     self._slow_start = False
                     self._recover = self._next_seq
             elif answer == "ok":
                 self.answered += 1
-                if in_flight * 2 >= self._limit:
+                # no growth from the rest of a window already cut (TCP's fast recovery)
+                if permit.seq >= self._recover and in_flight * 2 >= self._limit:
                     self._limit = min(float(self.maximum), self._limit + (1.0 if self._slow_start else 1.0 / self._limit))
             self._sample()
             self._wake()
@@ -239,6 +254,18 @@ class AdaptiveLimit:
         self._sample_at, self._sample_counts = now, (self.answered, self.throttled)
 
 
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A request admitted under its scope's limit: :meth:`done` gives the place back with the
+    attempt's outcome."""
+
+    limit: AdaptiveLimit
+    permit: Permit
+
+    def done(self, outcome: Outcome | None) -> None:
+        self.limit.release(self.permit, answer_of(outcome))
+
+
 class ScopedLimits:
     """One :class:`AdaptiveLimit` per throttling scope (:func:`scope_of`), made on first use."""
 
@@ -255,6 +282,27 @@ class ScopedLimits:
             with self._lock:
                 limit = self._limits.setdefault(scope, AdaptiveLimit(self.maximum, clock=self._clock))
         return limit
+
+    def admit(self, request: SignedRequest, stopped: Callable[[], bool]) -> Admitted | None:
+        """Wait until ``request``'s scope has room (``None`` if ``stopped()`` turns true first)."""
+        limit = self.for_request(request)
+        while True:
+            permit = limit.acquire(timeout=ADMIT_POLL)
+            if permit is not None:
+                return Admitted(limit, permit)
+            if stopped():
+                return None
+
+    async def aadmit(self, request: SignedRequest) -> Admitted:
+        """Wait on the running event loop until ``request``'s scope has room."""
+        limit = self.for_request(request)
+        return Admitted(limit, await limit.aacquire())
+
+    def try_admit(self, request: SignedRequest) -> Admitted | None:
+        """Room for ``request`` now (a hedge goes out only then), else ``None``."""
+        limit = self.for_request(request)
+        permit = limit.try_acquire()
+        return None if permit is None else Admitted(limit, permit)
 
     def scopes(self) -> dict[str, AdaptiveLimit]:
         """Every scope seen so far and its limit."""

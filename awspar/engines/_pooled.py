@@ -5,7 +5,10 @@ a subclass only says how to make one attempt (:meth:`PooledEngine._send`, blocki
 has a better way than a helper thread, how to start one in the background
 (:meth:`PooledEngine._start`). Concurrency is enforced the same way for all of them: a semaphore
 of ``config.concurrency`` slots, one held by every attempt in flight (hedges included) until that
-attempt really ends, even when its caller has stopped waiting for it.
+attempt really ends, even when its caller has stopped waiting for it. With
+``concurrency="auto"`` each attempt is also admitted under its scope's adaptive limit
+(:mod:`awspar.engines._limiter`) before it takes a slot, and gives its place back with what the
+service answered; a request backing off holds no place.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ class PooledEngine(Engine):
         super().__init__(config, resign=resign)
         self._postprocess = Postprocess.checked(postprocess)
         self.postprocess = postprocess
-        self._slots = threading.BoundedSemaphore(config.concurrency)
+        self._slots = threading.BoundedSemaphore(config.max_in_flight)
         self._drivers: Executor | None = None
         self._helpers: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -84,13 +87,13 @@ class PooledEngine(Engine):
         """Start one attempt in the background (used for hedges); a helper thread by default."""
         with self._lock:
             if self._helpers is None:
-                self._helpers = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix=f"awspar-{self.name}-hedge")
+                self._helpers = ThreadPoolExecutor(self.config.max_in_flight, thread_name_prefix=f"awspar-{self.name}-hedge")
             helpers = self._helpers
         return helpers.submit(self._send, request, sink, cancel)
 
     def _driver_threads(self) -> int:
         """Driver threads for map/as_completed: one per request in flight by default."""
-        return self.config.concurrency
+        return self.config.max_in_flight
 
     def _new_drivers(self, threads: int) -> Executor:
         return ThreadPoolExecutor(threads, thread_name_prefix=f"awspar-{self.name}")
@@ -200,10 +203,19 @@ class PooledEngine(Engine):
             request = run.prepare()
             if isinstance(request, RawResponse):
                 return request
-            if run.hedged:
-                outcomes, won = self._hedged_attempt(run, request)
-            else:
-                outcomes, won = [self._attempt(run, request)], 0
+            admitted = None if self.limits is None else self.limits.admit(request, stop.is_set)
+            if self.limits is not None and admitted is None:
+                return run.cancelled()
+            outcomes: list[Outcome] = []
+            won = 0
+            try:
+                if run.hedged:
+                    outcomes, won = self._hedged_attempt(run, request)
+                else:
+                    outcomes = [self._attempt(run, request)]
+            finally:
+                if admitted is not None:
+                    admitted.done(outcomes[won] if outcomes else None)
             step = run.record(outcomes, won)
             if isinstance(step, RawResponse):
                 return step
@@ -245,18 +257,29 @@ class PooledEngine(Engine):
         got_slot = False
         while not got_slot and not primary.done():
             got_slot = self._slots.acquire(timeout=_HEDGE_SLOT_POLL)
-        if primary.done():  # answered while the hedge waited for a slot
-            if got_slot:
+        # concurrency="auto": a hedge goes out only while its scope's limit has room
+        hedge_admitted = None if self.limits is None or primary.done() else self.limits.try_admit(request)
+        if primary.done() or (self.limits is not None and hedge_admitted is None):
+            if got_slot:  # answered while the hedge waited for a slot, or no room for a hedge
                 self._slots.release()
             return [primary.result()], 0
         starts.append(time.perf_counter())
         hedge, hedge_cancel = self._launch(run, request, slot_taken=True)
+        if hedge_admitted is not None:
+            hedge.add_done_callback(lambda done: hedge_admitted.done(_outcome_of(done)))
         wait([primary, hedge], return_when=FIRST_COMPLETED)
         won = 0 if primary.done() else 1
         (primary_cancel, hedge_cancel)[1 - won].cancel()
         winner = (primary, hedge)[won].result()
         loser = Outcome(start=starts[1 - won], end=time.perf_counter())
         return ([winner, loser] if won == 0 else [loser, winner]), won
+
+
+def _outcome_of(future: Future[Outcome]) -> Outcome | None:
+    """The outcome of a finished attempt, or ``None`` if it was cancelled or raised."""
+    if future.cancelled() or future.exception() is not None:
+        return None
+    return future.result()
 
 
 class PooledSender:

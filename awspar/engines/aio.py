@@ -35,11 +35,12 @@ from awspar._errors import (
     ConnectError,
     EngineUnavailableError,
     IncompleteBodyError,
+    LocalFileError,
     TimeoutError,
     TransportError,
 )
 from awspar._loop_thread import LoopThread
-from awspar._models import FileSink, RawResponse, SignedRequest, open_for_update
+from awspar._models import FileSink, RawResponse, SignedRequest, SinkFile
 from awspar.engines._attempts import (
     HEDGE_WARMUP_POLL,
     Job,
@@ -202,7 +203,7 @@ class AsyncEngine(Engine):
         send with ``yarl.URL(url, encoded=True)`` so that the signed URL is not re-quoted. Use it
         as ``async with engine.session() as session:`` inside a running loop."""
         aiohttp = self._aiohttp
-        connector = aiohttp.TCPConnector(limit=self.config.concurrency, limit_per_host=0)
+        connector = aiohttp.TCPConnector(limit=self.config.max_in_flight, limit_per_host=0)
         session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(
@@ -256,7 +257,7 @@ class AsyncEngine(Engine):
     ) -> AsyncIterator[RawResponse]:
         # A task is started only when a slot is free: a task waiting on the semaphore would cost
         # a wake-up per request; the window still lets ordered results run ahead of a slow head.
-        window = RunWindow(ordered=ordered, window=self._window(), in_flight=self.config.concurrency)
+        window = RunWindow(ordered=ordered, window=self._window(), in_flight=self.config.max_in_flight)
         finished: asyncio.Queue[asyncio.Task[RawResponse]] = asyncio.Queue()
         next_job = _job_source(jobs)
         index = 0
@@ -330,7 +331,8 @@ class _Sender:
 
     def __init__(self, engine: AsyncEngine, session: aiohttp.ClientSession) -> None:
         self._session = session
-        self._slots = asyncio.Semaphore(engine.config.concurrency)
+        self._slots = asyncio.Semaphore(engine.config.max_in_flight)
+        self._limits = engine.limits
 
     async def drive(
         self, run: RequestRun, attempt: Callable[[SignedRequest], Awaitable[Outcome]] | None = None
@@ -341,16 +343,21 @@ class _Sender:
             request = run.prepare()
             if isinstance(request, RawResponse):
                 return request
+            admitted = None if self._limits is None else await self._limits.aadmit(request)
             entry = run.track(_nothing)  # cancelling the task is what stops the attempt
+            outcomes: list[Outcome] = []
+            won = 0
             try:
                 if attempt is None and run.hedged:
                     outcomes, won = await self._hedged(run, request)
                 else:
                     async with self._slots:
                         sent = self._send(request, run.sink) if attempt is None else attempt(request)
-                        outcomes, won = [await sent], 0
+                        outcomes = [await sent]
             finally:
                 run.untrack(entry)
+                if admitted is not None:
+                    admitted.done(outcomes[won] if outcomes else None)
             step = run.record(outcomes, won)
             if isinstance(step, RawResponse):
                 return step
@@ -376,9 +383,16 @@ class _Sender:
             await asyncio.wait({primary, slot}, return_when=asyncio.FIRST_COMPLETED)
             if primary.done():
                 return [primary.result()], 0
+            # concurrency="auto": a hedge goes out only while its scope's limit has room
+            admitted = None if self._limits is None else self._limits.try_admit(request)
+            if self._limits is not None and admitted is None:
+                return [await primary], 0
             starts.append(time.perf_counter())
             slot = None  # the hedge owns the slot now
             hedge = asyncio.ensure_future(self._slotted(request, sink, acquire=False))
+            if admitted is not None:
+                hedge.add_done_callback(lambda done: admitted.done(
+                    None if done.cancelled() or done.exception() is not None else done.result()))
             await asyncio.wait({primary, hedge}, return_when=asyncio.FIRST_COMPLETED)
             won = 0 if primary.done() else 1
             winner = (primary, hedge)[won].result()
@@ -425,8 +439,10 @@ class _Sender:
                 if expected is not None and received < expected:
                     raise IncompleteBodyError(f"body ended after {received} of {expected} bytes")
             return Outcome(start, time.perf_counter(), status, headers, body, path, first_byte)
+        except LocalFileError as exc:  # the local disk's fault: it names the path, not the URL
+            error: AwsparError = exc
         except AwsparError as exc:
-            error: AwsparError = type(exc)(describe_failure(method, url, "incomplete body", exc))
+            error = type(exc)(describe_failure(method, url, "incomplete body", exc))
         except ValueError as exc:  # an invalid URL or header
             error = TransportError(describe_failure(method, url, "invalid request", exc))
         except Exception as exc:
@@ -504,8 +520,7 @@ async def _stream_to_file(response: Any, sink: FileSink) -> int:
     """Write the body into ``sink.path`` from ``sink.offset``, one chunk at a time: each chunk as
     the socket delivered it (``iter_chunks``), never joined with its neighbours into a copy."""
     written = 0
-    with open_for_update(sink.path) as file:
-        file.seek(sink.offset)
+    with SinkFile(sink.path, sink.offset) as file:
         async for chunk, _ in response.content.iter_chunks():
             file.write(chunk)
             written += len(chunk)

@@ -7,7 +7,8 @@ for every engine, in ``tests/test_engines_contract.py``):
 - jobs are consumed lazily, with a read-ahead bounded by about twice the concurrency;
 - ``map`` yields in input order, ``as_completed`` as results finish (``RawResponse.index`` is the
   input position);
-- at most ``config.concurrency`` HTTP attempts are in flight, hedges included;
+- at most ``config.concurrency`` HTTP attempts are in flight, hedges included; with
+  ``concurrency="auto"`` at most the adaptive limit of their scope (:mod:`awspar.engines._limiter`);
 - timeouts, retries, backoff, re-signing of stale requests and hedging follow the
   :class:`~awspar.EngineConfig` (the policy itself lives in :mod:`awspar.engines._attempts`);
 - ``race`` keeps the first accepted 2xx answer and cancels the others, without waiting for them.
@@ -34,6 +35,7 @@ from typing import (
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._models import RawResponse
 from awspar.engines._attempts import Job, Resign
+from awspar.engines._limiter import ScopedLimits
 
 if TYPE_CHECKING:  # pragma: no cover
     import asyncio
@@ -135,6 +137,9 @@ class Engine:
     def __init__(self, config: EngineConfig = DEFAULT_CONFIG, *, resign: Resign | None = None) -> None:
         self.config = config
         self.resign = resign
+        #: The adaptive limits (``concurrency="auto"``), one per throttling scope, shared by every
+        #: run of this engine; ``None`` for a fixed concurrency.
+        self.limits: ScopedLimits | None = ScopedLimits(config.max_concurrency) if config.adaptive else None
 
     # -- the sync API --------------------------------------------------------------------------
     def map(self, jobs: Iterable[Job], *, resign: Resign | None = None) -> Iterator[RawResponse]:
@@ -223,7 +228,7 @@ class Engine:
 
     def _window(self) -> int:
         """How many jobs may be taken from the input ahead of the results handed out."""
-        return 2 * self.config.concurrency
+        return 2 * self.config.max_in_flight
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(concurrency={self.config.concurrency})"

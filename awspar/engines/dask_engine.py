@@ -131,7 +131,7 @@ def _worker_engine(name: str | None, config: EngineConfig) -> Engine:
     if name is None:
         name = "async" if importlib.util.find_spec("aiohttp") is not None else "threads"
     if name == "async":
-        config = config.with_(concurrency=math.ceil(config.concurrency / _worker_threads()))
+        config = config.with_(concurrency=math.ceil(config.max_in_flight / _worker_threads()))
     with _worker_engines_lock:
         engine = _worker_engines.get((name, config))
         if engine is None:

@@ -84,7 +84,7 @@ class InterpreterEngine(PooledEngine):
     ) -> None:
         require_subinterpreters()
         super().__init__(config, resign=resign, postprocess=postprocess)
-        self._workers = max(1, min(config.workers or os.cpu_count() or 1, config.concurrency))
+        self._workers = max(1, min(config.workers or os.cpu_count() or 1, config.max_in_flight))
         self._pool: InterpreterPool | None = None
         self._pool_lock = threading.Lock()
 
@@ -99,7 +99,7 @@ class InterpreterEngine(PooledEngine):
                 raise RuntimeError("the subinterpreters engine is closed")
             if self._pool is None:
                 config = self.config
-                threads = math.ceil(config.concurrency / self._workers)
+                threads = math.ceil(config.max_in_flight / self._workers)
                 self._pool = InterpreterPool(
                     f"{__name__}:_SendService",
                     (threads, config.connect_timeout, config.read_timeout, self.postprocess),

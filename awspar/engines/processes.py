@@ -250,7 +250,7 @@ class ProcessEngine(PooledEngine):
     ) -> None:
         super().__init__(config, resign=resign, postprocess=postprocess)
         self._count = config.workers or os.cpu_count() or 1
-        self._threads = math.ceil(config.concurrency / self._count)
+        self._threads = math.ceil(config.max_in_flight / self._count)
         self._ctx = multiprocessing.get_context(_start_method())
         self._workers: list[_Worker] = []
         self._workers_lock = threading.Lock()

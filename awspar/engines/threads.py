@@ -43,8 +43,8 @@ class ThreadsEngine(PooledEngine):
         super().__init__(config, resign=resign, postprocess=postprocess)
         if threads is not None and threads < 1:
             raise ConfigurationError(f"threads must be at least 1, not {threads}")
-        self._threads = threads or config.concurrency
-        self._pool = make_pool(config.concurrency, config.connect_timeout, config.read_timeout)
+        self._threads = threads or config.max_in_flight
+        self._pool = make_pool(config.max_in_flight, config.connect_timeout, config.read_timeout)
 
     def _driver_threads(self) -> int:
         return self._threads

@@ -465,7 +465,7 @@ def _prepare(
         content_type=content_type, metadata=metadata, storage_class=storage_class, threshold=multipart_threshold,
         part_size=part_size, skip_existing=skip_existing, config=engine.config, on_progress=on_progress,
     )
-    return uploader, engine, own_engine, engine.config.concurrency
+    return uploader, engine, own_engine, engine.config.max_in_flight
 
 
 def put_objects(

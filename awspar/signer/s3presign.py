@@ -25,15 +25,15 @@ import hashlib
 import hmac
 import re
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from botocore.utils import percent_encode_sequence
 
-from awspar._botocore_compat import credential_expiry
+from awspar.signer import sigv4
+from awspar.signer.sigv4 import Second, SigningSeconds, host_of
 
 __all__ = ["FAST_OPERATIONS", "FastS3Presigner", "epoch_of_amz_date", "signed_at_of_url"]
 
@@ -59,9 +59,6 @@ _DOUBLE_SPACE = "  "
 _MAX_BUCKETS = 4096
 _AUTH_NAMES = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders")
 
-#: The wall clock the fast path signs with (tests patch it together with botocore's).
-wall_clock = time.time
-
 #: ``slow(operation, params, expires_in) -> url``: botocore's own presigned URL (for calibration).
 SlowPresign = Callable[[str, dict[str, Any], int], str]
 
@@ -81,19 +78,6 @@ class _Template:
     part: bool = False  # UploadPart: "uploadId=...&partNumber=N&" comes first, per request
 
 
-@dataclass
-class _Second:
-    """Everything that is the same for every URL signed within one wall-clock second."""
-
-    second: int
-    amz_date: str
-    access_key: str
-    secret_key: str
-    token: str | None
-    expiry: float | None
-    queries: dict[tuple[str, str, str, int], tuple[str, str]] = field(default_factory=dict)
-
-
 class FastS3Presigner:
     """Presigns ``{Bucket, Key}`` GetObject/HeadObject/PutObject URLs without botocore's pipeline.
 
@@ -106,9 +90,8 @@ class FastS3Presigner:
     def __init__(self, credentials: Any, slow: SlowPresign) -> None:
         self._credentials = credentials
         self._slow = slow
-        self._templates: dict[tuple[str, str], _Template | None] = {}
-        self._keys: dict[tuple[str, str, str, str], bytes] = {}
-        self._now: _Second | None = None
+        self._templates: dict[tuple[str, str, tuple[str, ...]], _Template | None] = {}
+        self._seconds = SigningSeconds(credentials)
         self._lock = threading.Lock()
 
     def presign(self, operation: str, params: dict[str, Any], expires_in: int,
@@ -136,14 +119,14 @@ class FastS3Presigner:
             template = self._calibrate(operation, bucket, expires_in, params)
         if template is None:
             return None
-        second = self._second(int(wall_clock()))
+        second = self._seconds.at(int(sigv4.wall_clock()))
         url = self._sign(template, second, key, expires_in, headers, part)
         expires_at = float(second.second + expires_in)
         if second.expiry is not None:
             expires_at = min(expires_at, second.expiry)
         return url, expires_at, headers
 
-    def _sign(self, t: _Template, s: _Second, key: str, expires_in: int, headers: dict[str, str] | None = None,
+    def _sign(self, t: _Template, s: Second, key: str, expires_in: int, headers: dict[str, str] | None = None,
               part: tuple[str, int] | None = None) -> str:
         """The presigned URL: the canonical request hashed once, its string-to-sign HMACed once."""
         url_query, canonical_query = self._queries(t, s, expires_in, part)
@@ -157,15 +140,16 @@ class FastS3Presigner:
         to_sign = (
             f"AWS4-HMAC-SHA256\n{s.amz_date}\n{scope}\n{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
         )
-        signature = hmac.digest(self._signing_key(s, t), to_sign.encode("utf-8"), "sha256").hex()
+        signature = hmac.digest(self._seconds.signing_key(s, t.region, t.service), to_sign.encode("utf-8"),
+                                "sha256").hex()
         return f"{t.origin}{path}?{url_query}&X-Amz-Signature={signature}"
 
-    def _queries(self, t: _Template, s: _Second, expires_in: int, part: tuple[str, int] | None = None,
+    def _queries(self, t: _Template, s: Second, expires_in: int, part: tuple[str, int] | None = None,
                  ) -> tuple[str, str]:
         """The URL query (botocore's order) and the canonical query (sorted), cached per second
         (an UploadPart's own ``uploadId`` and ``partNumber`` are added per request)."""
         cache_key = (t.region, t.service, t.op_query, expires_in, t.signed)
-        cached = s.queries.get(cache_key)
+        cached = s.cache.get(cache_key)
         if cached is None:
             auth = {
                 "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
@@ -179,43 +163,12 @@ class FastS3Presigner:
             url_query = t.op_query + percent_encode_sequence(auth)
             pairs = sorted(pair.partition("=")[::2] for pair in url_query.split("&"))
             cached = (url_query, "&".join(f"{k}={v}" for k, v in pairs))
-            s.queries[cache_key] = cached
+            s.cache[cache_key] = cached
         if part is None:
             return cached
         upload = f"uploadId={quote(part[0], safe='-_.~')}&partNumber={part[1]}"
         # partNumber and uploadId sort after every X-Amz-* name (lower case after upper case).
         return f"{upload}&{cached[0]}", f"{cached[1]}&partNumber={part[1]}&uploadId={quote(part[0], safe='-_.~')}"
-
-    def _signing_key(self, s: _Second, t: _Template) -> bytes:
-        """The SigV4 derived key for (secret, day, region, service), computed once a day."""
-        day = s.amz_date[:8]
-        cache_key = (s.secret_key, day, t.region, t.service)
-        key = self._keys.get(cache_key)
-        if key is None:
-            key = f"AWS4{s.secret_key}".encode()
-            for part in (day, t.region, t.service, "aws4_request"):
-                key = hmac.digest(key, part.encode("utf-8"), "sha256")
-            if len(self._keys) > 16:
-                self._keys = {}
-            self._keys[cache_key] = key
-        return key
-
-    def _second(self, second: int) -> _Second:
-        """The per-second state, with credentials frozen once per second."""
-        current = self._now
-        if current is not None and current.second == second:
-            return current
-        frozen = self._credentials.get_frozen_credentials()
-        current = _Second(
-            second=second,
-            amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second)),
-            access_key=frozen.access_key,
-            secret_key=frozen.secret_key,
-            token=frozen.token,
-            expiry=credential_expiry(self._credentials),
-        )
-        self._now = current
-        return current
 
     def _calibrate(self, operation: str, bucket: str, expires_in: int, params: dict[str, Any]) -> _Template | None:
         """Learn the bucket's address from botocore's URL for a probe key (carrying the same
@@ -231,7 +184,7 @@ class FastS3Presigner:
             template = _read_template(FAST_OPERATIONS[operation], probe, part is not None)
             if template is not None:
                 second = signed_at_of_url(probe)
-                state = self._second(second) if second is not None else None
+                state = self._seconds.at(second) if second is not None else None
                 if state is None or self._sign(template, state, _PROBE_KEY, expires_in, headers, part) != probe:
                     template = None
             if len(self._templates) >= _MAX_BUCKETS:
@@ -305,11 +258,9 @@ def _read_template(method: str, url: str, part: bool = False) -> _Template | Non
     if names[first_auth:] != expected or "host" not in signed.split(";"):
         return None
     scope = unquote(auth["X-Amz-Credential"]).split("/")
-    if len(scope) != 5 or scope[4] != "aws4_request" or not parts.hostname:
+    host = host_of(parts)
+    if len(scope) != 5 or scope[4] != "aws4_request" or host is None:
         return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(parts.scheme):
-        host = f"{host}:{parts.port}"
     op_pairs = pairs[:first_auth]
     if part:
         if op_pairs != [("uploadId", _PROBE_UPLOAD), ("partNumber", "1")]:

@@ -12,6 +12,9 @@ package does not import them.
 - :class:`~awspar.testing.dynamodb_server.DynamoDBServer`: a DynamoDB-style JSON-protocol endpoint
   (GetItem, PutItem, DeleteItem in memory) with SigV4 checks, latency and faults.
 - :mod:`awspar.testing.faults`: latency, fault and quota settings shared by both.
+- :mod:`awspar.testing.capacity`: their capacity model (N requests/s or N in flight per prefix or
+  model, then the service's throttling answer); :mod:`awspar.testing.scripted`, the same on a
+  fake clock, for the adaptive limiter's tests.
 - :class:`~awspar.testing.moto_server.MotoServer`: moto's server, for S3 semantics beyond the above.
 - :mod:`awspar.testing.plugin`: pytest fixtures (``object_server``, ``bedrock_server``,
   ``dynamodb_server``, ``local_aws_env``, ``moto_server`` ...).
@@ -40,6 +43,7 @@ _LAZY = {
     "Latency": "awspar.testing.faults",
     "FaultRates": "awspar.testing.faults",
     "Quota": "awspar.testing.faults",
+    "Capacity": "awspar.testing.capacity",
 }
 
 __all__ = [  # noqa: RUF022 - the eager names first, then the lazy ones
@@ -48,6 +52,7 @@ __all__ = [  # noqa: RUF022 - the eager names first, then the lazy ones
     "TEST_SESSION_CREDENTIALS",
     "TestCredentials",
     "BedrockServer",
+    "Capacity",
     "DynamoDBServer",
     "EndpointBehaviour",
     "FaultRates",

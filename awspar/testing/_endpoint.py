@@ -11,13 +11,16 @@ a child process also exits when its parent dies.
 Counters (``stats()``, and ``GET /_awspar/stats`` as JSON): ``requests``, ``operations`` by
 name, ``statuses`` by HTTP status, ``faults`` served by kind, ``in_flight`` now,
 ``peak_in_flight``, ``cancellations`` (the client went away before its response was complete)
-and ``completed``. ``reset_stats()`` / ``POST /_awspar/stats/reset`` zero them.
+and ``completed``. ``reset_stats()`` / ``POST /_awspar/stats/reset`` zero them. The capacity
+model (:mod:`awspar.testing.capacity`) is changed at run time with ``set_capacity()`` /
+``POST /_awspar/capacity``; a request it refuses counts as the fault ``capacity``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import json
 import multiprocessing
 import socket
@@ -29,6 +32,7 @@ from typing import Any, ClassVar, Self
 
 from aiohttp import web
 
+from awspar.testing.capacity import Capacity, CapacityGate
 from awspar.testing.faults import EndpointBehaviour, FaultPlanner, QuotaGate
 
 __all__ = ["EndpointStats", "LocalEndpoint"]
@@ -89,6 +93,7 @@ class LocalEndpoint:
         self._stats = EndpointStats()
         self._planner = FaultPlanner(self.behaviour)
         self._quota = QuotaGate(self.behaviour.quota)
+        self._capacity = CapacityGate(self.behaviour.capacity)
         self.quiet = self.behaviour.quiet  # read on every request: computed once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -178,8 +183,24 @@ class LocalEndpoint:
             self.quiet = behaviour.quiet
             self._planner = FaultPlanner(behaviour)
             self._quota = QuotaGate(behaviour.quota)
+            self._capacity.configure(behaviour.capacity)
 
         self._on_loop(apply) if self._loop is not None else apply()
+
+    def set_capacity(self, capacity: Capacity | None) -> None:
+        """Change the capacity model now, keeping what is in flight under it (works in a child
+        process too, through ``POST /_awspar/capacity``): how a test steps capacity mid-run."""
+        if self._child is not None:
+            payload = json.dumps(None if capacity is None else dataclasses.asdict(capacity)).encode()
+            request = urllib.request.Request(self.url + "/_awspar/capacity", data=payload, method="POST")
+            urllib.request.urlopen(request, timeout=10).close()
+            return
+
+        def apply() -> None:
+            self.behaviour = self.behaviour.replace(capacity=capacity)
+            self._capacity.configure(capacity)
+
+        self._on_loop(apply)
 
     def reset(self) -> None:
         """Well-behaved again, with zeroed counters: no latency, faults or quota (the draws start
@@ -208,6 +229,17 @@ class LocalEndpoint:
 
     def count_fault(self, kind: str) -> None:
         self._stats.faults[kind] += 1
+
+    def admit(self, scope: str) -> bool:
+        """Whether the capacity model serves one more request of ``scope`` now (then call
+        :meth:`leave` when it ends); a refusal counts as the fault ``capacity``."""
+        if self._capacity.try_enter(scope):
+            return True
+        self.count_fault("capacity")
+        return False
+
+    def leave(self, scope: str) -> None:
+        self._capacity.leave(scope)
 
     def decide(self, request: web.BaseRequest, key: str | None = None) -> Any:
         """This request's :class:`~awspar.testing.faults.Decision` (keyed on method and path)."""
@@ -268,7 +300,7 @@ class LocalEndpoint:
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.path.startswith("/_awspar/"):
-            return self._control(request)
+            return await self._control(request)
         stats = self._stats
         stats.requests += 1
         stats.in_flight += 1
@@ -288,13 +320,27 @@ class LocalEndpoint:
             stats.completed += 1
         return response
 
-    def _control(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _control(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.path == "/_awspar/stats" and request.method == "GET":
             return web.Response(text=json.dumps(self._stats.snapshot()), content_type="application/json")
         if request.path == "/_awspar/stats/reset" and request.method == "POST":
             self._stats.reset()
             return web.Response(status=204)
+        if request.path == "/_awspar/capacity" and request.method == "POST":
+            return self._capacity_control(await request.content.read())
         return web.Response(status=404, text="unknown control path")
+
+    def _capacity_control(self, body: bytes) -> web.StreamResponse:
+        """``POST /_awspar/capacity`` with ``{"rate": ..., "concurrent": ..., "burst": ...}`` or
+        ``null``: :meth:`set_capacity` for a server in a child process."""
+        try:
+            values = json.loads(body or b"null")
+            capacity = None if values is None else Capacity(**values)
+        except (ValueError, TypeError) as exc:
+            return web.Response(status=400, text=f"bad capacity: {exc}")
+        self.behaviour = self.behaviour.replace(capacity=capacity)
+        self._capacity.configure(capacity)
+        return web.Response(status=204)
 
     def _start_thread(self) -> None:
         ready = threading.Event()

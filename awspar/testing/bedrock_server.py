@@ -26,7 +26,8 @@ wait of a non-streaming answer). Faults (:mod:`awspar.testing.faults`): ``slowdo
 -> 429 ``ThrottlingException``, ``reset``, ``truncate`` (half the body or half the events),
 ``stall``, and ``invalid_json``: the answer text is cut-off JSON. A :class:`~awspar.testing.faults.Quota`
 answers 429 ``ThrottlingException`` past K calls in flight or R calls a minute (counted as the
-fault ``quota``). ``stats()["cancellations"]`` counts callers that hung up before their answer
+fault ``quota``); the capacity model (:mod:`awspar.testing.capacity`) counts per model id and
+answers the same 429 above it. ``stats()["cancellations"]`` counts callers that hung up before their answer
 was complete (what racing calls must cause).
 
 >>> import boto3, json
@@ -174,7 +175,12 @@ class BedrockServer(LocalEndpoint):
             return self._error("UnknownOperationException", f"Unknown operation {request.method} {parts[1:]}")
         model_id, operation = unquote(parts[2]), _OPERATIONS[parts[3]]
         self.count(operation)
+        scope = None if self.behaviour.capacity is None else model_id
+        if scope is not None and not self.admit(scope):  # the capacity model is per model id
+            return self._error("ThrottlingException", "Too many requests, please wait before trying again.")
         if not self._quota.try_enter():
+            if scope is not None:
+                self.leave(scope)
             self.count_fault("quota")
             return self._error("ThrottlingException", "Too many requests, please wait before trying again.")
         try:
@@ -183,6 +189,8 @@ class BedrockServer(LocalEndpoint):
             return self._error(exc.code, exc.message)
         finally:
             self._quota.leave()
+            if scope is not None:
+                self.leave(scope)
 
     async def _answer(self, request: web.BaseRequest, model_id: str, operation: str,
                       body: bytes) -> web.StreamResponse:

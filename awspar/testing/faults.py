@@ -7,6 +7,8 @@ An :class:`EndpointBehaviour` is what one endpoint does on top of answering corr
 - ``tokens_per_s``: the pace of Bedrock's streamed tokens;
 - ``faults``: the probability of each fault per request (:class:`FaultRates`);
 - ``quota``: Bedrock-style throttling past K concurrent calls or R calls a minute (:class:`Quota`);
+- ``capacity``: what each scope (S3 prefix, Bedrock model) serves before the service's own
+  throttling answer (:class:`~awspar.testing.capacity.Capacity`: N requests/s or N in flight);
 - ``seed``: makes every draw reproducible.
 
 A request's fate depends only on the seed, the request (method and path) and how many times that
@@ -32,6 +34,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from awspar.testing.capacity import Capacity
 
 __all__ = [
     "FAULT_KINDS",
@@ -142,6 +146,7 @@ class EndpointBehaviour:
     tokens_per_s: float | None = None
     faults: FaultRates = field(default_factory=FaultRates)
     quota: Quota | None = None
+    capacity: Capacity | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:

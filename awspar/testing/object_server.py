@@ -23,7 +23,9 @@ left behind).
 Every request's SigV4 signature, header-signed or presigned, is checked against
 :data:`awspar.testing.TEST_CREDENTIALS` unless ``verify=False``. Latency and faults come from an
 :class:`~awspar.testing.faults.EndpointBehaviour`; counters from ``stats()`` (see
-:mod:`awspar.testing._endpoint`).
+:mod:`awspar.testing._endpoint`). Its capacity model (:mod:`awspar.testing.capacity`) counts per
+prefix (the bucket and the key's first path segment) and answers 503 ``SlowDown`` above it,
+after the request's latency, as S3 does.
 
 Buckets hold objects in memory, or a :class:`GeneratedBucket`: N objects of S bytes, named
 ``obj-000001``..., produced on the fly from the key and a seed (a 4 KiB block repeated), so
@@ -364,6 +366,19 @@ class ObjectServer(LocalEndpoint):
         part = query.get("partNumber") if "uploadId" in query else None
         decision = None if self.quiet else self.decide(
             request, None if part is None else f"{method} {request.path} part {part}")
+        scope = None if self.behaviour.capacity is None or not bucket_name else _prefix_scope(bucket_name, key)
+        if scope is not None and not self.admit(scope):  # above capacity: S3's own answer, after the latency
+            if decision is not None and decision.delay_s > 0:
+                await asyncio.sleep(decision.delay_s)
+            return self._error(request, "SlowDown")
+        try:
+            return await self._serve(request, method, bucket_name, key, body, query, decision)
+        finally:
+            if scope is not None:
+                self.leave(scope)
+
+    async def _serve(self, request: web.BaseRequest, method: str, bucket_name: str, key: str, body: bytes,
+                     query: dict[str, str], decision: Decision | None) -> web.StreamResponse:
         if decision is not None:
             early = await self._serve_fault(request, decision)
             if early is not None:
@@ -715,6 +730,13 @@ class ObjectServer(LocalEndpoint):
         spec = bucket.generated
         assert spec is not None
         return spec.size, _generated_digests(spec, key)[0], bucket.created
+
+
+def _prefix_scope(bucket: str, key: str) -> str:
+    """What the capacity model throttles by: the bucket and the key's first path segment (an S3
+    partitioned prefix, as far as a local endpoint pretends)."""
+    first, slash, _ = key.partition("/")
+    return f"{bucket}/{first}/" if slash else f"{bucket}/"
 
 
 def _metadata(headers: Mapping[str, str]) -> dict[str, str]:

@@ -43,7 +43,7 @@ def frozen_signing_clock(monkeypatch: pytest.MonkeyPatch):
     def freeze(epoch: int) -> None:
         instant = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).replace(tzinfo=None)
         monkeypatch.setattr(CLOCK_TARGET, lambda *args, **kwargs: instant)
-        monkeypatch.setattr("awspar.signer.s3presign.wall_clock", lambda: float(epoch))
+        monkeypatch.setattr("awspar.signer.sigv4.wall_clock", lambda: float(epoch))
 
     return freeze
 
@@ -69,7 +69,9 @@ def make_object_server() -> Iterator[Callable[..., ObjectServer]]:
     """Factory of started :class:`~awspar.testing.ObjectServer` s, all stopped after the test.
 
     ``make_object_server({"b": {"k": b"v"}, "big": GeneratedBucket(1000, 1024)},
-    behaviour=EndpointBehaviour(faults=parse_faults("slowdown=0.1"), seed=1), verify=False)``
+    behaviour=EndpointBehaviour(faults=parse_faults("slowdown=0.1"), seed=1), verify=False)``;
+    ``behaviour=EndpointBehaviour(capacity=Capacity(rate=1500))`` answers 503 SlowDown above 1,500
+    requests a second per prefix, and ``server.set_capacity(...)`` steps it mid-test.
     """
     from awspar.testing.object_server import ObjectServer
 
@@ -90,7 +92,8 @@ def object_server(make_object_server: Callable[..., ObjectServer]) -> ObjectServ
 def make_bedrock_server() -> Iterator[Callable[..., BedrockServer]]:
     """Factory of started :class:`~awspar.testing.BedrockServer` s, all stopped after the test.
 
-    ``make_bedrock_server(answer="json", behaviour=EndpointBehaviour(quota=Quota(max_concurrent=2)))``
+    ``make_bedrock_server(answer="json", behaviour=EndpointBehaviour(quota=Quota(max_concurrent=2)))``;
+    ``EndpointBehaviour(capacity=Capacity(concurrent=3))`` is a quota per model id.
     """
     from awspar.testing.bedrock_server import BedrockServer
 
