@@ -16,6 +16,9 @@ error text ever contains a secret key, a session token or a signature.
     │   ├── IncompleteBodyError      (fewer bytes than Content-Length)
     │   └── CancelledError           (stopped on purpose: a race or hedge loser; never retried)
     ├── ServiceError                AWS answered with an error (code, message, status, request id)
+    ├── LocalFileError              a local file could not be written (permission, read-only file
+    │   │                            system, too many open files): names the path; never retried
+    │   └── DiskFull                 (ENOSPC, EDQUOT: a fetch into files stops there)
     ├── WorkerCrashedError          a worker process or interpreter died
     └── NoWinnerError               a race or first-valid run where no call was accepted
 """
@@ -23,6 +26,7 @@ error text ever contains a secret key, a session token or a signature.
 from __future__ import annotations
 
 import builtins
+import errno as _errno
 from typing import Any
 
 __all__ = [
@@ -39,6 +43,9 @@ __all__ = [
     "IncompleteBodyError",
     "CancelledError",
     "ServiceError",
+    "LocalFileError",
+    "DiskFull",
+    "local_file_error",
     "WorkerCrashedError",
     "NoWinnerError",
     "THROTTLING_CODES",
@@ -187,6 +194,46 @@ class ServiceError(AwsparError):
             retryable=retryable,
             attempts=attempts,
         )
+
+
+class LocalFileError(AwsparError):
+    """A local file could not be opened or written: the local file system's fault, not the
+    network's, so it is never retried. ``path`` is the file, ``errno`` the OS error number;
+    ``code`` is the name an :class:`~awspar.s3.ObjectResult` reports."""
+
+    code = "LocalFileError"
+    path: str = ""
+    errno: int = 0
+
+
+class DiskFull(LocalFileError):
+    """No space left on the device (ENOSPC) or the disk quota is used up (EDQUOT): no later file
+    can be written either, so :func:`awspar.s3.get_objects` stops there."""
+
+    code = "DiskFull"
+
+
+_TOO_MANY_FILES = "too many open files: lower the concurrency (--concurrency) or raise the limit (ulimit -n)"
+_LOCAL_REASONS = {
+    _errno.ENOSPC: "no space left on the device",
+    _errno.EDQUOT: "disk quota exceeded",
+    _errno.EROFS: "read-only file system",
+    _errno.EACCES: "permission denied",
+    _errno.EPERM: "operation not permitted",
+    _errno.EMFILE: _TOO_MANY_FILES,
+    _errno.ENFILE: _TOO_MANY_FILES,
+}
+
+
+def local_file_error(path: str, exc: OSError) -> LocalFileError:
+    """The :class:`LocalFileError` (a :class:`DiskFull` for ENOSPC/EDQUOT) for ``exc`` raised on
+    ``path``: one line that names the path, says what went wrong and, for too many open files,
+    what to do."""
+    number = exc.errno or 0
+    reason = _LOCAL_REASONS.get(number) or exc.strerror or str(exc) or type(exc).__name__
+    name = _errno.errorcode.get(number)
+    cls = DiskFull if number in (_errno.ENOSPC, _errno.EDQUOT) else LocalFileError
+    return cls(f"{path}: {reason}" + (f" [{name}]" if name else ""), path=path, errno=number)
 
 
 class WorkerCrashedError(AwsparError):

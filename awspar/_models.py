@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["SignedRequest", "RawResponse", "Span", "FileSink", "open_for_update", "redact_url", "redact_headers"]
+from awspar._errors import local_file_error
+
+__all__ = ["SignedRequest", "RawResponse", "Span", "FileSink", "SinkFile", "redact_url", "redact_headers"]
 
 # Header names whose values are secret or reveal the signature.
 SECRET_HEADERS = frozenset({"authorization", "x-amz-security-token", "x-amz-signature"})
@@ -133,9 +135,51 @@ class FileSink:
         return (self.path, self.offset, self.memory_limit)
 
 
-def open_for_update(path: str) -> Any:
-    """``path`` opened ``r+b``, created (mode 0600) when it does not exist: a sink's file."""
-    return open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
+class SinkFile:
+    """A sink's file, opened for update (created with ``mode`` when it does not exist; only then
+    with ``exclusive``) and positioned at ``offset``: where bodies are written.
+
+    Every failure of the local file system (a full disk, a read-only or forbidden directory, too
+    many open files) comes out as :class:`~awspar.LocalFileError` (:class:`~awspar.DiskFull` for
+    ENOSPC) naming the path, never as an ``OSError`` that a caller would take for a broken
+    connection and retry. Only the file's own calls are wrapped: an error reading the network
+    while writing stays the network's.
+    """
+
+    def __init__(self, path: str, offset: int = 0, *, mode: int = 0o600, exclusive: bool = False) -> None:
+        self.path = path
+        flags = os.O_RDWR | os.O_CREAT | (os.O_EXCL if exclusive else 0)
+        try:
+            self._file = open(os.open(path, flags, mode), "r+b")
+            if offset:
+                self._file.seek(offset)
+        except OSError as exc:
+            raise local_file_error(path, exc) from None
+
+    def write(self, data: bytes | memoryview) -> None:
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise local_file_error(self.path, exc) from None
+
+    def truncate(self, size: int) -> None:
+        try:
+            self._file.truncate(size)
+        except OSError as exc:
+            raise local_file_error(self.path, exc) from None
+
+    def close(self) -> None:
+        """Close (flushing what is buffered: a full disk may first show here)."""
+        try:
+            self._file.close()
+        except OSError as exc:
+            raise local_file_error(self.path, exc) from None
+
+    def __enter__(self) -> SinkFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)

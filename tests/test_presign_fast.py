@@ -49,7 +49,8 @@ def signer_and_boto3(case: str) -> tuple[Signer, object]:
 
 
 def boto3_url(client, operation: str, params: dict, expires_in: int) -> str:
-    method = {"GetObject": "get_object", "HeadObject": "head_object", "PutObject": "put_object"}[operation]
+    method = {"GetObject": "get_object", "HeadObject": "head_object", "PutObject": "put_object",
+              "UploadPart": "upload_part"}[operation]
     return client.generate_presigned_url(method, Params=params, ExpiresIn=expires_in)
 
 
@@ -67,9 +68,45 @@ def test_fast_urls_are_boto3s_urls(frozen_signing_clock, case, key, bucket, oper
     params = {"Bucket": bucket, "Key": key}
     request = signer.presign(operation, params, expires_in=expires_in)
     assert request.url == boto3_url(client, operation, params, expires_in)
-    assert signer._fast._templates[(operation, bucket)] is not None, "served by the fast path"
+    assert signer._fast._templates[(operation, bucket, ())] is not None, "served by the fast path"
     assert request.method == {"GetObject": "GET", "HeadObject": "HEAD", "PutObject": "PUT"}[operation]
     assert request.expires_at == INSTANT + expires_in
+
+
+UPLOAD_HEADERS = st.fixed_dictionaries({}, optional={
+    "ChecksumCRC32": st.sampled_from(["AAAAAA==", "3q2+7w==", "/+/+/w=="]),
+    "ContentType": st.sampled_from(["text/plain", "application/json", "text/csv; charset=utf-8", "a/b+c"]),
+    "StorageClass": st.sampled_from(["STANDARD", "STANDARD_IA", "GLACIER_IR"]),
+    "Metadata": st.dictionaries(st.from_regex(r"[a-z0-9][a-z0-9-]{0,8}", fullmatch=True),
+                                st.sampled_from(["1", "x y", "a=b", "~!@#$%^&*()"]), max_size=3),
+})
+UPLOAD_IDS = st.text(st.sampled_from("abcXYZ019._-~+/="), min_size=1, max_size=40)
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=KEYS, headers=UPLOAD_HEADERS, upload_id=UPLOAD_IDS, number=st.integers(1, 10000),
+       checksum=st.sampled_from(["ChecksumCRC32", "ChecksumCRC32C", "ChecksumSHA1", "ChecksumSHA256", None]))
+def test_upload_urls_with_signed_headers_are_boto3s_urls(frozen_signing_clock, case, key, headers, upload_id, number,
+                                                         checksum) -> None:
+    """PutObject with its checksum, type, metadata and storage class, and UploadPart with its
+    checksum, on the fast path: the same URL as boto3's, and the signed headers to send."""
+    frozen_signing_clock(INSTANT)
+    signer, client = signer_and_boto3(case)
+    put = {"Bucket": "demo", "Key": key, **headers}
+    request = signer.presign("PutObject", put, expires_in=900)
+    assert request.url == boto3_url(client, "PutObject", put, 900)
+    signed = {name.lower() for name in request.headers} | {"host"}
+    assert f"X-Amz-SignedHeaders={'%3B'.join(sorted(signed))}&" in request.url
+    assert signer._fast._templates[("PutObject", "demo", tuple(sorted(signed - {"host"})))] is not None
+    part = {"Bucket": "demo", "Key": key, "UploadId": upload_id, "PartNumber": number}
+    if checksum is not None:
+        part[checksum] = {"ChecksumSHA1": "AAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                          "ChecksumSHA256": "A" * 43 + "="}.get(checksum, "AAAAAA==")
+    request = signer.presign("UploadPart", part, expires_in=900)
+    assert request.url == boto3_url(client, "UploadPart", part, 900)
+    assert request.method == "PUT" and len(request.headers) == (checksum is not None)
+    assert signer._fast._templates[("UploadPart", "demo", tuple(k.lower() for k in request.headers))] is not None
 
 
 @pytest.mark.parametrize("length", [1, 255, 1024])
@@ -95,7 +132,7 @@ def test_other_requests_take_botocores_path_and_still_match(frozen_signing_clock
     request = signer.presign("put_object", put, expires_in=60)
     assert request.url == client.generate_presigned_url("put_object", Params=put, ExpiresIn=60)
     assert request.headers == {"Content-Type": "text/plain"}  # signed: the sender must send it
-    assert ("GetObject", "demo") not in signer._fast._templates
+    assert ("GetObject", "demo", ()) not in signer._fast._templates
 
 
 def test_access_point_arns_are_not_guessed(frozen_signing_clock) -> None:
@@ -116,7 +153,7 @@ def test_fast_urls_fetch_from_a_signature_checking_endpoint() -> None:
         signer = Signer("s3", session=session, endpoint_url=server.url)
         http = urllib3.PoolManager(retries=False, timeout=10)
         get = signer.presign("GetObject", {"Bucket": "demo", "Key": "a b+c/~%é.txt"}, expires_in=60)
-        assert signer._fast._templates[("GetObject", "demo")] is not None
+        assert signer._fast._templates[("GetObject", "demo", ())] is not None
         got = http.request("GET", get.url)
         assert (got.status, got.data) == (200, b"presigned!")
         put = signer.presign("PutObject", {"Bucket": "demo", "Key": "up.txt"}, expires_in=60)

@@ -53,16 +53,31 @@ def test_missing_and_unsafe_keys_exit_1_and_are_listed(server, tmp_path) -> None
 
 
 @pytest.mark.timeout(60)
-def test_json_report_and_skip_existing(server, tmp_path) -> None:
-    (tmp_path / "a.txt").write_bytes(b"kept")
-    done = _run(server, "demo", "--keys-from", "-", "--out", str(tmp_path), "--json", "--skip-existing",
-                stdin="a.txt\ndir/b c.txt\n")
+@pytest.mark.parametrize("listed", [False, True], ids=["named keys (HeadObject)", "--prefix (the listing)"])
+def test_skip_existing_skips_only_a_file_that_is_the_object(server, tmp_path, listed) -> None:
+    """A file of the object's size and MD5 is skipped (and reported with its size); a truncated
+    one, or one of the right size but other bytes, is fetched again. The old code skipped any
+    file that existed, a truncated one included."""
+    (tmp_path / "a.txt").write_bytes(b"alpha")  # the object itself
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "b c.txt").write_bytes(BODIES["dir/b c.txt"][:17])  # truncated
+    (tmp_path / "dir" / "c.txt").write_bytes(b"gamma")  # the right size, other bytes
+    bucket = "skip-listed" if listed else "skip-named"
+    server.create_bucket(bucket, {"a.txt": b"alpha", "dir/b c.txt": BODIES["dir/b c.txt"], "dir/c.txt": b"delta"})
+    source = ["--prefix", ""] if listed else ["--keys-from", "-"]
+    done = _run(server, bucket, *source, "--out", str(tmp_path), "--json", "--skip-existing",
+                stdin=None if listed else "a.txt\ndir/b c.txt\ndir/c.txt\n")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert (report["ok"], report["skipped"], report["failed"]) == (1, 1, 0)
     objects = {o["key"]: o for o in report["objects"]}
-    assert objects["dir/b c.txt"]["verified"] == ["length", "md5"] and objects["a.txt"]["skipped"]
-    assert (tmp_path / "a.txt").read_bytes() == b"kept"
+    assert objects["a.txt"]["skipped"] and objects["a.txt"]["size"] == 5
+    assert {"length", "md5"} <= set(objects["a.txt"]["verified"])
+    assert not objects["dir/b c.txt"]["skipped"] and objects["dir/b c.txt"]["ok"]
+    assert not objects["dir/c.txt"]["skipped"] and objects["dir/c.txt"]["ok"]
+    assert (tmp_path / "a.txt").read_bytes() == b"alpha"
+    assert (tmp_path / "dir" / "b c.txt").read_bytes() == BODIES["dir/b c.txt"]
+    assert (tmp_path / "dir" / "c.txt").read_bytes() == b"delta"
+    assert report["skipped"] == 1 and report["skipped_bytes"] == 5
 
 
 @pytest.mark.timeout(60)

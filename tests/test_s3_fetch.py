@@ -116,8 +116,10 @@ def test_existing_files_fail_skip_or_overwrite(server, session, tmp_path) -> Non
     kwargs = {"out_dir": tmp_path, "session": session, "endpoint_url": server.url}
     [kept] = get_objects("odd", ["with space.txt"], **kwargs)
     assert kept.error_code == "FileExists" and (tmp_path / "with space.txt").read_bytes() == b"old"
+    [refetched] = get_objects("odd", ["with space.txt"], skip_existing=True, **kwargs)  # not the object: fetched
+    assert refetched.ok and not refetched.skipped and (tmp_path / "with space.txt").read_bytes() == b"space"
     [skipped] = get_objects("odd", ["with space.txt"], skip_existing=True, **kwargs)
-    assert skipped.ok and skipped.skipped and skipped.requests == 0
+    assert skipped.ok and skipped.skipped and skipped.size == 5 and skipped.requests == 1  # one HeadObject
     [replaced] = get_objects("odd", ["with space.txt"], overwrite=True, **kwargs)
     assert replaced.ok and (tmp_path / "with space.txt").read_bytes() == b"space"
     assert _no_temp_files(tmp_path)

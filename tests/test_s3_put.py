@@ -157,7 +157,8 @@ def test_a_part_that_always_arrives_damaged_fails_the_object_and_aborts_its_uplo
     (tmp_path / "big.bin").write_bytes(body)
     with ObjectServer({"up": {}}, behaviour=EndpointBehaviour(faults=FaultRates(truncate=1.0))) as server:
         results = _put(server, session, str(tmp_path / "big.bin"), part_size=PART, multipart_threshold=PART,
-                       config=EngineConfig(retry=RetryPolicy(max_attempts=3, base_delay=0.001)))
+                       config=EngineConfig(retry=RetryPolicy(max_attempts=3, max_transient_attempts=3,
+                                                                        base_delay=0.001)))
         result = results["big.bin"]
         assert not result.ok and result.error_code == "BadDigest", result
         assert _stored(server, "big.bin") is None and server.multipart_uploads() == []

@@ -32,6 +32,7 @@ from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import AwsparError, ConfigurationError, ParamValidationError
 from awspar.call.result import CallResult
 from awspar.engines.plan import Blocking, Plan, Send, arun_plans, closing, on_loop_thread, run_plans
+from awspar.parsing import parse_response
 
 if TYPE_CHECKING:  # pragma: no cover
     from awspar.call.pages import Pages
@@ -79,8 +80,6 @@ class _Caller:
             raw = yield Send(request)
             attempts += raw.attempts
             try:
-                from awspar.parsing import parse_response
-
                 page = parse_response(raw)
             except AwsparError as exc:  # ServiceError, TransportError: this input's own failure
                 return CallResult(index, first, error=exc, attempts=attempts, pages=len(fetched),

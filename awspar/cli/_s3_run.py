@@ -16,7 +16,8 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, plural
+from awspar._errors import DiskFull
+from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, plural
 from awspar.cli._stream import CheckedStream
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +77,7 @@ class S3Run:
         self.mode = mode
         self.out = report_stream
         self.failures: list[tuple[str, str, str]] = []  # (key, code, message): the first FAILURES_LISTED
-        self.ok = self.failed = self.skipped = self.bytes = self.requests = 0
+        self.ok = self.failed = self.skipped = self.bytes = self.skipped_bytes = self.requests = 0
         self.codes: Counter[str] = Counter()
         self.stopped: tuple[str, str] | None = None  # (code, message) of what ended the run early
         self.json = JsonReport(report_stream, bucket, mode) if as_json else None
@@ -118,6 +119,7 @@ class S3Run:
                 record.update(ok=False, error_code="OutputError", error=f"cannot write {output_error}")
         elif result.skipped:
             self.skipped += 1
+            self.skipped_bytes += result.size
         elif result.ok:
             self.ok += 1
             self.bytes += result.size
@@ -150,7 +152,8 @@ class S3Run:
         }
 
     def stop(self, code: str, message: str) -> None:
-        """The run ended early (the listing failed): what arrived so far still gets its report."""
+        """The run ended early (the listing failed, the disk filled up): what arrived so far still
+        gets its report."""
         self.stopped = (code, message)
 
     def _fail(self, key: str, code: str, message: str) -> None:
@@ -162,6 +165,8 @@ class S3Run:
     def exit_code(self, *, interrupted: bool = False) -> int:
         if interrupted:
             return EXIT_INTERRUPTED
+        if self.stopped is not None and self.stopped[0] == DiskFull.code:  # the output cannot take more
+            return EXIT_USAGE
         if self.stopped is not None:
             return EXIT_FAILED if self.arrived == 0 and self.failed == 0 else EXIT_PARTIAL
         if self.failed == 0:
@@ -170,7 +175,8 @@ class S3Run:
 
     def totals(self, code: int, wall: float) -> dict[str, Any]:
         totals: dict[str, Any] = {
-            "ok": self.ok, "failed": self.failed, "skipped": self.skipped, "bytes": self.bytes,
+            "ok": self.ok, "failed": self.failed, "skipped": self.skipped, "skipped_bytes": self.skipped_bytes,
+            "bytes": self.bytes,
             "wall_s": round(wall, 6), "requests": self.requests,
             "throughput_mb_s": round(self.bytes / wall / 1e6, 3) if wall else 0.0,
             "requests_per_s": round(self.requests / wall, 1) if wall else 0.0,
@@ -185,7 +191,8 @@ class S3Run:
 
     def summary(self, wall: float) -> str:
         codes = ", ".join(f"{n} {c}" for c, n in self.codes.most_common())
-        return (f"{self.ok} ok, {self.failed} failed{f' ({codes})' if codes else ''}, {self.skipped} skipped; "
+        skipped = f" ({_size(self.skipped_bytes)} already there)" if self.skipped else ""
+        return (f"{self.ok} ok, {self.failed} failed{f' ({codes})' if codes else ''}, {self.skipped} skipped{skipped}; "
                 f"{_size(self.bytes)} in {wall:.2f} s ({_size(self.bytes / wall if wall else 0)}/s, "
                 f"{self.requests / wall if wall else 0:.0f} requests/s)")
 

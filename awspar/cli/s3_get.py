@@ -2,8 +2,9 @@
 
 Thin: it reads the arguments, calls :func:`awspar.s3.get_objects`, draws a progress bar on a
 terminal, and prints a summary (or one JSON report). Exit codes: 0 when every object arrived
-verified, 1 when some failed, 2 for bad usage or configuration (missing credentials included),
-3 when nothing could be reached (unreachable endpoint, no such bucket, access denied for all),
+verified, 1 when some failed, 2 for bad usage or configuration (missing credentials included) and
+for an --out that cannot be written (read-only, or the disk filled up: the run stops at the first
+such error, with its report, naming the path), 3 when nothing could be reached (unreachable endpoint, no such bucket, access denied for all),
 130 when interrupted. Errors are one line each, without a traceback (``awspar --debug`` shows it).
 """
 
@@ -16,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from awspar._config import DEFAULT_CONFIG
-from awspar._errors import ServiceError, TransportError
+from awspar._errors import DiskFull, LocalFileError, ServiceError, TransportError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
 from awspar.cli._options import (
     Concurrency,
@@ -74,7 +75,10 @@ def s3_get_command(
                                                "key with FileExists.")
     ] = False,
     skip_existing: Annotated[
-        bool, typer.Option("--skip-existing", help="Skip keys whose file exists: a re-run picks up where it "
+        bool, typer.Option("--skip-existing", help="Skip keys whose file is already the object (same size, and "
+                                                   "same MD5 or checksum when the object tells one: from the "
+                                                   "listing with --prefix, else a HeadObject); a truncated or "
+                                                   "different file is fetched again. A re-run picks up where it "
                                                    "stopped. Not with --overwrite.")
     ] = False,
 ) -> None:
@@ -150,6 +154,10 @@ def _fetch(run: Any, bucket: str, key_source: Iterator[str], cluster: Any, data_
             engine.close()
     except KeyboardInterrupt:
         interrupted = True
+    except DiskFull as exc:  # the key that hit it failed; the ones after it were not fetched
+        run.stop(DiskFull.code, str(exc))
+    except LocalFileError as exc:  # --out cannot be written: nothing was sent
+        fail(str(exc), EXIT_USAGE)
     except ServiceError as exc:  # the listing failed: no such bucket, access denied...
         run.stop(exc.code or "ServiceError", str(exc))
     except TransportError as exc:

@@ -14,9 +14,10 @@ from typing import Annotated
 
 import typer
 
+from awspar._config import DEFAULT_CONFIG
 from awspar._errors import TransportError
-from awspar.cli._options import Profile, Region, S3EndpointUrl
-from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, fail
+from awspar.cli._options import Profile, Region, S3EndpointUrl, Timeout, retries_option, with_retry_options
+from awspar.cli._output import EXIT_PARTIAL, EXIT_USAGE, fail
 
 __all__ = ["register", "s3_put_command"]
 
@@ -38,6 +39,8 @@ def s3_put_command(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Requests in flight at most (default: 32).")
     ] = None,
+    retries: retries_option(DEFAULT_CONFIG.retry) = None,
+    timeout: Timeout = None,
     checksum: Annotated[
         str, typer.Option("--checksum", help="Checksum sent with every PUT and part and checked by S3: crc32, "
                                              "crc32c (needs awscrt), sha1 or sha256.")
@@ -92,21 +95,21 @@ def s3_put_command(
     missing = [path for path in paths if not os.path.exists(path)]
     if missing:
         fail(f"no such file or directory: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    show_progress = not as_json and sys.stderr.isatty()
-    files_only = all(os.path.isfile(path) for path in paths)
-    from awspar.cli._s3_run import S3Run
+    from awspar.cli._s3_run import ReportLost, S3Run
     from awspar.cli._stream import CheckedStream
 
-    run = S3Run(bucket, mode, total=len(paths) if files_only else None, show_progress=show_progress,
-                as_json=as_json, report_stream=CheckedStream())
+    files_only = all(os.path.isfile(path) for path in paths)
+    run = S3Run(bucket, mode, total=len(paths) if files_only else None,
+                show_progress=not as_json and sys.stderr.isatty(), as_json=as_json, report_stream=CheckedStream())
+    interrupted = False
     try:
         from awspar.s3 import put_objects
 
         results = put_objects(
-            bucket, paths, prefix=prefix, mode=mode, concurrency=concurrency, region=region,
-            endpoint_url=endpoint_url, profile=profile, checksum=checksum, content_type=content_type,
-            metadata=meta or None, storage_class=storage_class, skip_existing=skip_existing,
-            on_progress=run.on_bytes,
+            bucket, paths, prefix=prefix, mode=mode, concurrency=concurrency,
+            config=with_retry_options(DEFAULT_CONFIG, retries, timeout), region=region, endpoint_url=endpoint_url,
+            profile=profile, checksum=checksum, content_type=content_type, metadata=meta or None,
+            storage_class=storage_class, skip_existing=skip_existing, on_progress=run.on_bytes,
         )
         try:
             with run:
@@ -115,9 +118,15 @@ def s3_put_command(
         finally:
             results.close()  # on any way out: cancels what is in flight, aborts open multipart uploads
     except KeyboardInterrupt:
-        fail("interrupted: the multipart uploads in progress were aborted", EXIT_INTERRUPTED)
+        interrupted = True
     except TransportError as exc:
-        fail(f"cannot reach S3: {exc}", EXIT_FAILED)
+        run.stop(getattr(exc, "code", "") or "TransportError", f"cannot reach S3: {exc}")
+    except ReportLost as exc:
+        fail(f"cannot write the report: {exc}", EXIT_PARTIAL)
     except OSError as exc:
         fail(f"cannot read: {exc.strerror or exc}", EXIT_USAGE)
-    raise typer.Exit(run.finish())
+    try:
+        code = run.finish(interrupted=interrupted, empty_note="nothing to upload: no file under the paths given")
+    except ReportLost as exc:
+        fail(f"cannot write the report: {exc}", EXIT_PARTIAL)
+    raise typer.Exit(code)

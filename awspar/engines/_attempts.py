@@ -35,7 +35,9 @@ from awspar._errors import (
     CancelledError,
     ConfigurationError,
     ConnectError,
+    DiskFull,
     IncompleteBodyError,
+    LocalFileError,
     TimeoutError,
     TransportError,
     WorkerCrashedError,
@@ -69,7 +71,8 @@ Resign = Callable[[SignedRequest], SignedRequest]
 _ERROR_KINDS: dict[str, type[AwsparError]] = {
     cls.__name__: cls
     for cls in (
-        TransportError, ConnectError, TimeoutError, IncompleteBodyError, CancelledError, WorkerCrashedError
+        TransportError, ConnectError, TimeoutError, IncompleteBodyError, CancelledError, WorkerCrashedError,
+        LocalFileError, DiskFull,
     )
 }
 # Look for an error code only in small error bodies.
@@ -427,9 +430,9 @@ class RequestRun:
             return RawResponse(self.index, spans=spans, error=error, request=self.request)
         error = outcome.error
         if error is not None and len(spans) > 1:
-            error = type(error)(f"{error.message} (after {len(spans)} attempts)", attempts=len(spans))
+            error = type(error)(f"{error.message} (after {len(spans)} attempts)", **{**error._fields, "attempts": len(spans)})
         elif error is not None:
-            error = type(error)(error.message, attempts=1)
+            error = type(error)(error.message, **{**error._fields, "attempts": 1})
         return RawResponse(
             self.index, outcome.status, outcome.headers, outcome.body, spans, error, outcome.path, self.request
         )

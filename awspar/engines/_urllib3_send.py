@@ -34,10 +34,11 @@ from awspar._errors import (
     CancelledError,
     ConnectError,
     IncompleteBodyError,
+    LocalFileError,
     TimeoutError,
     TransportError,
 )
-from awspar._models import FileSink, open_for_update
+from awspar._models import FileSink, SinkFile
 from awspar.engines._attempts import Outcome, describe_failure
 
 __all__ = ["CHUNK_SIZE", "CancelToken", "make_pool", "send_once"]
@@ -187,6 +188,9 @@ def send_once(
         if expected is not None and received < expected:
             raise IncompleteBodyError(f"body ended after {received} of {expected} bytes")
         return Outcome(start, time.perf_counter(), status, resp_headers, data, path, first_byte)
+    except LocalFileError as exc:  # the local disk's fault: it names the path, not the URL
+        _abort(response)
+        return Outcome.failed(start, exc)
     except AwsparError as exc:
         _abort(response)
         what = "cancelled" if isinstance(exc, CancelledError) else "incomplete body"
@@ -263,8 +267,7 @@ def _expected_length(method: str, status: int, headers: Mapping[str, str]) -> in
 
 def _stream_to_file(response: Any, path: str, offset: int, cancel: CancelToken | None) -> int:
     written = 0
-    with open_for_update(path) as file:
-        file.seek(offset)
+    with SinkFile(path, offset) as file:
         for chunk in response.stream(CHUNK_SIZE, decode_content=False):
             if cancel is not None and cancel.cancelled:
                 raise CancelledError("cancelled while streaming")

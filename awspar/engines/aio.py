@@ -35,11 +35,12 @@ from awspar._errors import (
     ConnectError,
     EngineUnavailableError,
     IncompleteBodyError,
+    LocalFileError,
     TimeoutError,
     TransportError,
 )
 from awspar._loop_thread import LoopThread
-from awspar._models import FileSink, RawResponse, SignedRequest, open_for_update
+from awspar._models import FileSink, RawResponse, SignedRequest, SinkFile
 from awspar.engines._attempts import (
     HEDGE_WARMUP_POLL,
     Job,
@@ -438,8 +439,10 @@ class _Sender:
                 if expected is not None and received < expected:
                     raise IncompleteBodyError(f"body ended after {received} of {expected} bytes")
             return Outcome(start, time.perf_counter(), status, headers, body, path, first_byte)
+        except LocalFileError as exc:  # the local disk's fault: it names the path, not the URL
+            error: AwsparError = exc
         except AwsparError as exc:
-            error: AwsparError = type(exc)(describe_failure(method, url, "incomplete body", exc))
+            error = type(exc)(describe_failure(method, url, "incomplete body", exc))
         except ValueError as exc:  # an invalid URL or header
             error = TransportError(describe_failure(method, url, "invalid request", exc))
         except Exception as exc:
@@ -517,8 +520,7 @@ async def _stream_to_file(response: Any, sink: FileSink) -> int:
     """Write the body into ``sink.path`` from ``sink.offset``, one chunk at a time: each chunk as
     the socket delivered it (``iter_chunks``), never joined with its neighbours into a copy."""
     written = 0
-    with open_for_update(sink.path) as file:
-        file.seek(sink.offset)
+    with SinkFile(sink.path, sink.offset) as file:
         async for chunk, _ in response.content.iter_chunks():
             file.write(chunk)
             written += len(chunk)

@@ -22,10 +22,11 @@ from awspar._errors import (
     ConfigurationError,
     ConnectError,
     IncompleteBodyError,
+    LocalFileError,
     TimeoutError,
     TransportError,
 )
-from awspar._models import FileSink, SignedRequest, open_for_update
+from awspar._models import FileSink, SignedRequest, SinkFile
 from awspar.engines._attempts import Outcome, Resign, describe_failure
 from awspar.engines._pooled import PooledEngine
 from awspar.engines._urllib3_send import CHUNK_SIZE, CancelToken
@@ -115,9 +116,13 @@ class Boto3Engine(PooledEngine):
                     body = stream.read()
                 else:
                     path = sink.path
-                    with open_for_update(sink.path) as file:
-                        file.seek(sink.offset)
-                        file.writelines(stream.iter_chunks(CHUNK_SIZE))
+                    try:
+                        with SinkFile(sink.path, sink.offset) as file:
+                            for chunk in stream.iter_chunks(CHUNK_SIZE):
+                                file.write(chunk)
+                    except LocalFileError:
+                        stream.close()  # the rest of the body is not wanted: drop the connection
+                        raise
             else:
                 body = http.content
             return Outcome(start, time.perf_counter(), http.status_code, headers, body, path, first_byte)

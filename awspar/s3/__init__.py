@@ -31,6 +31,12 @@ with the signer's ``resign`` passed per call (``resign=``), so a caller's shared
 A listing error (say ``NoSuchBucket``, or ``AccessDenied`` on a later page) stops the keys, not the
 run: the keys listed before it are still fetched and yielded, then :class:`~awspar.ServiceError`
 is raised.
+Local file errors are not the network's and are never retried: a key whose file cannot be
+written fails with ``LocalFileError`` (permission, too many open files: the message names the path
+and what to do); a full disk fails its key with ``DiskFull`` and then ends the run with
+:class:`~awspar.DiskFull` (no later file could be written, so the keys after it are not fetched);
+an ``out_dir`` that cannot be written at all raises :class:`~awspar.LocalFileError` before
+anything is sent.
 
 Uploads are the other way round: :func:`put_objects` / :func:`aput_objects` (in
 :mod:`awspar.s3.upload`) put files, directories or ``(key, bytes)`` to a bucket, each object
@@ -46,17 +52,20 @@ object's parts included (they share the engine's slots).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import os
 import re
+import stat
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import ServiceError
-from awspar._models import FileSink, RawResponse, SignedRequest, Span, open_for_update
+from awspar._errors import DiskFull, LocalFileError, ServiceError, local_file_error
+from awspar._models import FileSink, RawResponse, SignedRequest, SinkFile, Span
 from awspar.engines._attempts import Job
 from awspar.engines.plan import (
     MORE,
@@ -173,6 +182,8 @@ class _Object:
     spans: list[Span] = field(default_factory=list)
     chunks: dict[int, bytes] = field(default_factory=dict)  # bodies held in memory: offset -> bytes
     check: FileCheck | None = None  # file mode, in parts: the verification running beside them
+    existing: int | None = None  # skip_existing: the size of the file already there, to compare
+    replace: bool = False  # commit over the file there (overwrite, or an existing file that differed)
 
     def sink(self, offset: int, memory_limit: int = 0) -> FileSink | None:
         return None if self.tmp is None else FileSink(self.tmp, offset, memory_limit)
@@ -206,6 +217,8 @@ class _Fetcher:
         self.skip_existing = skip_existing
         self.verify_checksums = verify_checksums
         self.on_progress = on_progress
+        #: Set when a key failed for a full disk: the keys after it are not fetched.
+        self.disk_full = False
         mask = os.umask(0)
         os.umask(mask)
         self.file_mode = 0o666 & ~mask
@@ -249,6 +262,10 @@ class _Fetcher:
         if isinstance(obj, ObjectResult):
             return obj
         try:
+            if obj.existing is not None:
+                kept = yield from self._kept(obj)
+                if kept is not None:
+                    return kept
             if ref.size is not None and ref.size >= self.threshold:  # known large: all parts at once
                 size = ref.size
                 expected = yield from self._parts(obj, size, None, 0, ref.etag)
@@ -284,7 +301,8 @@ class _Fetcher:
             return ObjectResult(ref.key, True, size, obj.path, data, verified=verification.checked,
                                 notes=verification.notes, elapsed=time.perf_counter() - obj.started,
                                 spans=tuple(obj.spans))
-        except _Failed as exc:
+        except (_Failed, LocalFileError) as exc:
+            self.disk_full = self.disk_full or exc.code == DiskFull.code
             return ObjectResult(ref.key, False, 0, obj.path, error_code=exc.code, error=exc.message,
                                 elapsed=time.perf_counter() - obj.started, spans=tuple(obj.spans))
         finally:
@@ -298,14 +316,19 @@ class _Fetcher:
         if self.out_dir is None:
             return obj
         key = ref.key
+        if self.disk_full:  # the run is stopping (see _stop_if_disk_full): no request for it
+            return ObjectResult(key, False, error_code="NotFetched", error=f"{key!r}: not fetched: the disk is full")
         if is_folder_marker(key):
             return ObjectResult(key, True, skipped=True, notes=("folder marker (key ends with '/'): not written",))
         try:
             path = key_to_path(self.out_dir, key)
             if os.path.lexists(path):
                 if self.skip_existing:
-                    return ObjectResult(key, True, path=path, skipped=True, notes=("exists: skipped",))
-                if not self.overwrite:
+                    found = os.stat(path)
+                    if not stat.S_ISREG(found.st_mode):
+                        raise _Failed("FileExists", f"{path} exists and is not a file")
+                    obj.existing = found.st_size  # compared with the object in _kept
+                elif not self.overwrite:
                     raise _Failed("FileExists", f"{path} exists (overwrite or skip existing files to go on)")
             prepare_parent(self.out_real or "", path, key)
         except KeyPathError as exc:
@@ -313,10 +336,46 @@ class _Fetcher:
         except _Failed as exc:
             return ObjectResult(key, False, path=path, error_code=exc.code, error=exc.message)
         except OSError as exc:
-            return ObjectResult(key, False, error_code="LocalFileError", error=f"{key!r}: {exc.strerror or exc}")
+            error = local_file_error(exc.filename or os.path.dirname(path), exc)
+            return ObjectResult(key, False, error_code=error.code, error=f"{key!r}: {error}")
         # Named, not made: the engine creates it only for a body too large to hold (see first_job).
         obj.path, obj.tmp = path, os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}.tmp")
         return obj
+
+    def _kept(self, obj: _Object) -> Generator[Step, Any, ObjectResult | None]:
+        """``skip_existing``: the skipped result when the file already there is the object (its
+        size, and its MD5 or checksum when the object tells one), else ``None``: the object is
+        fetched again and replaces the file (a truncated or stale file is not trusted). The size
+        and ETag come from the listing when there was one (as ``aws s3 sync`` compares), else
+        from a ``HeadObject``. Reading the file to hash it costs one pass over it."""
+        ref, path, have = obj.ref, obj.path, obj.existing
+        assert path is not None and have is not None
+        if ref.size is not None:
+            md5 = ref.etag.lower() if ref.etag and _MD5_ETAG.match(ref.etag) else None
+            expected = Expected(length=ref.size, md5_hex=md5)
+        else:
+            head = yield Send(self.head_with_checksum(ref.key, None))
+            obj.spans.extend(head.spans)
+            if head.error is not None:
+                raise _Failed(getattr(head.error, "code", "") or type(head.error).__name__, f"{ref.key!r}: {head.error}")
+            if head.status >= 300:
+                raise _Failed(*_service_error(head, ref.key))
+            expected = expected_from_headers(head.headers)
+        if expected.length is not None and expected.length != have:
+            verification = Verification(False, (), (), f"length {have} bytes, expected {expected.length}")
+        elif expected.md5_hex is None and expected.checksum is None:  # nothing to read the file for
+            verification = Verification(True, ("length",) if expected.length is not None else (), ())
+        elif have <= _INLINE_VERIFY:
+            verification = verify_file(path, expected)
+        else:
+            verification = yield Blocking(lambda: verify_file(path, expected))
+        if not verification.ok:
+            obj.replace = True
+            return None
+        checked = "/".join(verification.checked) or "nothing to compare"
+        return ObjectResult(ref.key, True, have, path, skipped=True, verified=verification.checked,
+                            notes=(f"exists, same {checked}: skipped",), elapsed=time.perf_counter() - obj.started,
+                            spans=tuple(obj.spans))
 
     def first_job(self, obj: _Object) -> Job:
         """The first GET: the first ``threshold`` bytes, or the whole object when its size is known
@@ -343,7 +402,7 @@ class _Fetcher:
         fails ends the run."""
         key = obj.ref.key
         if obj.tmp is not None:  # preallocated, with the first bytes when they came in memory
-            with open_for_update(obj.tmp) as file:
+            with SinkFile(obj.tmp) as file:
                 first = obj.chunks.pop(0, None)
                 if first:
                     file.write(first)
@@ -459,12 +518,20 @@ class _Fetcher:
         overwriting)."""
         assert obj.tmp is not None and obj.path is not None
         if obj.chunks:
-            with open(os.open(obj.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode), "wb") as file:
+            with SinkFile(obj.tmp, mode=self.file_mode, exclusive=True) as file:
                 for offset in sorted(obj.chunks):
                     file.write(obj.chunks[offset])
-        else:
+        try:
+            self._link(obj)
+        except OSError as exc:
+            raise local_file_error(exc.filename or obj.path, exc) from None
+
+    def _link(self, obj: _Object) -> None:
+        """Give the complete temporary file its mode and link it onto its target."""
+        assert obj.tmp is not None and obj.path is not None
+        if not obj.chunks:
             os.chmod(obj.tmp, self.file_mode)
-        if self.overwrite:
+        if self.overwrite or obj.replace:
             os.replace(obj.tmp, obj.path)
         else:
             try:
@@ -701,16 +768,18 @@ async def aget_objects(
     )
     try:
         if engine.native_async:
-            async for result in _arun_on_loop(fetcher, engine, keys, prefix, workers):
-                yield result
+            results = _arun_on_loop(fetcher, engine, keys, prefix, workers)
         else:  # the blocking engines run their plans in threads of their own: one hand-off per result
             from awspar.engines.base import _iterate_in_thread
 
             def in_threads(sync_keys: Any) -> Iterator[ObjectResult]:
                 return _run_in_threads(fetcher, engine, sync_keys, prefix, workers)
 
-            async for result in _iterate_in_thread(in_threads, keys, _HANDOFF):
+            results = _iterate_in_thread(in_threads, keys, _HANDOFF)
+        async with contextlib.aclosing(results):
+            async for result in results:
                 yield result
+                _stop_if_disk_full(result)
     finally:
         if own_engine:
             await engine.aclose()
@@ -753,7 +822,9 @@ def get_objects(
     - ``presigned``: presigned URLs (the fast path, default) or header-signed requests
       (default for ``mode="boto3"``, and for servers that refuse presigned URLs).
     - ``skip_existing`` / ``overwrite``: what to do with a file that is already there (default:
-      fail that key with ``FileExists``).
+      fail that key with ``FileExists``). ``skip_existing`` skips it only when it is the object:
+      the same size, and the same MD5 or checksum when the object tells one (from the listing
+      under ``prefix``, else a ``HeadObject``); otherwise the object is fetched again over it.
     - ``part_size`` / ``multipart_threshold``: objects at least ``multipart_threshold`` bytes come
       in parallel ``part_size`` ranges (8 MiB and 16 MiB by default, as the S3 guidelines advise).
     - ``verify_checksums``: ask for the object's own checksum when its ETag is no MD5.
@@ -777,7 +848,7 @@ def get_objects(
         results = _on_loop_thread(lambda: _arun_on_loop(fetcher, engine, keys, prefix, workers), engine)
     else:
         results = _run_in_threads(fetcher, engine, keys, prefix, workers)
-    return closing(results, engine if own_engine else None)
+    return closing(_until_disk_full(results), engine if own_engine else None)
 
 
 def _prepare(
@@ -801,13 +872,45 @@ def _prepare(
         presigned = not engine.signs_itself  # boto3 calls get_object itself, from the parameters
     directory = None if out_dir is None else os.fspath(out_dir)
     if directory is not None:
-        os.makedirs(directory, exist_ok=True)
+        _check_writable(directory)
     fetcher = _Fetcher(
         bucket, signer, out_dir=directory, presigned=presigned, part_size=part_size,
         threshold=multipart_threshold, overwrite=overwrite, skip_existing=skip_existing,
         verify_checksums=verify_checksums, on_progress=on_progress,
     )
     return fetcher, engine, own_engine, engine.config.max_in_flight
+
+
+def _check_writable(directory: str) -> None:
+    """Make ``directory`` if needed; :class:`~awspar.LocalFileError` naming it, before anything is
+    sent, when nothing could be written into it (read-only, immutable, no permission)."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise local_file_error(directory, exc) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise LocalFileError(f"{directory}: cannot write into this directory (read-only, immutable or no "
+                             "permission)", path=directory, errno=errno.EACCES)
+
+
+def _stop_if_disk_full(result: ObjectResult) -> None:
+    """After a key that failed for a full disk: :class:`~awspar.DiskFull`, which ends the run (no
+    later key could be written; the keys after it are not fetched)."""
+    if result.error_code == DiskFull.code:
+        raise DiskFull(f"{result.error}; the run stopped there: the keys after it were not fetched",
+                       path=result.path or "", errno=errno.ENOSPC)
+
+
+def _until_disk_full(results: Iterator[ObjectResult]) -> Iterator[ObjectResult]:
+    """``results``, ended by :func:`_stop_if_disk_full`; closing it closes ``results``."""
+    try:
+        for result in results:
+            yield result
+            _stop_if_disk_full(result)
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
 
 
 def _run_in_threads(fetcher: _Fetcher, engine: Engine, keys: Any, prefix: str | None, workers: int) -> Iterator[ObjectResult]:

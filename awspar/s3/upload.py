@@ -7,7 +7,8 @@ object (a file, a file under a directory walked lazily, or ``(key, bytes)``: see
 1. **Small objects** (below ``multipart_threshold``, 16 MiB by default): one presigned PUT whose
    ``x-amz-checksum-<algorithm>`` header (CRC32 by default; CRC32C, SHA1 or SHA256 on request)
    is covered by the signature, so S3 stores the object only if the bytes it received match
-   (400 ``BadDigest`` otherwise, and that PUT is sent again, up to the retry policy's attempts).
+   (400 ``BadDigest`` otherwise, and that PUT is sent again, up to the retry policy's
+   ``max_transient_attempts``).
 2. **Large objects**: CreateMultipartUpload (header-signed, naming the checksum algorithm; sent
    whole from a blocking step through a small threads engine of the run's own, so that stopping
    the run never loses the id of an upload S3 has just made), then
@@ -93,7 +94,7 @@ class _Uploader:
         self.part_size = part_size
         self.skip_existing = skip_existing
         self.config = config
-        self.attempts = config.retry.max_attempts
+        self.attempts = config.retry.max_transient_attempts  # a damaged body is a transient failure
         self.on_progress = on_progress
         #: Multipart uploads created and not yet completed or aborted: upload id -> key.
         self.open: dict[str, str] = {}
@@ -306,7 +307,7 @@ class _Uploader:
         request: SignedRequest | None = None, tries: int | None = None,
     ) -> Generator[Step, Any, RawResponse]:
         """Send a PUT or part; one S3 refused with BadDigest (the bytes were damaged on the way)
-        goes again, ``tries`` times in all (default: the retry policy's attempts)."""
+        goes again, ``tries`` times in all (default: the retry policy's ``max_transient_attempts``)."""
         tries = max(1, self.attempts if tries is None else tries)
         for attempt in range(1, tries + 1):
             job = request if request is not None else self.data_request(operation or "", params, body)

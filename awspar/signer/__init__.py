@@ -25,7 +25,7 @@ from botocore import UNSIGNED, xform_name
 from botocore.config import Config
 
 from awspar import _log_redact
-from awspar._botocore_compat import credential_expiry, header_items
+from awspar._botocore_compat import credential_expiry, header_items, protocol_of
 from awspar._endpoint_url import check_endpoint_url, configured_endpoint_error
 from awspar._errors import (
     AwsparError,
@@ -37,6 +37,7 @@ from awspar._errors import (
 )
 from awspar._models import SignedRequest
 from awspar._suggest import did_you_mean
+from awspar.signer.fastjson import FastJsonSigner
 from awspar.signer.s3presign import FAST_OPERATIONS, FastS3Presigner, epoch_of_amz_date, signed_at_of_url
 
 __all__ = ["HEADER_SIGNATURE_LIFETIME", "MAX_PRESIGN_EXPIRES", "Signer", "botocore_session"]
@@ -126,6 +127,8 @@ class Signer:
         self._client.meta.events.register("before-send", self._capture_and_stop)
         self._client.meta.events.register("before-sign", self._remember_request)
         self._fast = FastS3Presigner(self._credentials, self._botocore_presign) if service == "s3" else None
+        self._fast_json = (FastJsonSigner(self._client, self._credentials, self._botocore_sign)
+                           if protocol_of(model) == "json" else None)
         _log_redact.install()  # again: making the client loaded botocore modules with loggers of their own
 
     def __repr__(self) -> str:
@@ -156,22 +159,16 @@ class Signer:
         are kept on the request for :meth:`resign` only when they are plain JSON data with no
         value for a sensitive member (passwords, SSE-C keys).
         """
-        name, method = self._resolve(operation)
+        name, _ = self._resolve(operation)
         params = dict(params or {})
         kept = self._keepable(name, params)
-        self._local.operation = name
         try:
-            getattr(self._client, method)(**params)
-        except _Captured as captured:
-            http_method, url, headers, body = captured.request
+            lifted = self._fast_json.sign(name, params) if self._fast_json is not None else None
+            http_method, url, headers, body = lifted or self._botocore_sign(name, params)
         except botocore.exceptions.ParamValidationError as exc:
             raise self._validation_error(name, exc) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise _translate(exc, self.service, name) from None
-        else:  # pragma: no cover - botocore skipped before-send (a changed pipeline)
-            raise AwsparError(f"{self.service}.{name}: botocore sent no request to capture")
-        finally:
-            self._local.operation = None
         stamp = epoch_of_amz_date(headers.get("X-Amz-Date", ""))
         expires_at = None if stamp is None else self._cap(stamp + HEADER_SIGNATURE_LIFETIME)
         return SignedRequest(http_method, url, headers, body, f"{self.service}.{name}", expires_at, kept)
@@ -207,7 +204,9 @@ class Signer:
         The URL is the request; ``headers`` holds any header the signature covers besides
         ``Host`` (e.g. ``Content-Type`` when given), which the sender must send as they are.
         S3 GetObject, HeadObject and PutObject with just ``Bucket`` and ``Key`` take a fast path
-        whose URLs are byte-identical to boto3's ``generate_presigned_url`` (s3v4).
+        whose URLs are byte-identical to boto3's ``generate_presigned_url`` (s3v4), and so do a
+        PutObject with a checksum, ContentType, Metadata or StorageClass and an UploadPart with a
+        checksum (see :mod:`awspar.signer.s3presign`).
         ``expires_at`` is the URL's expiry, capped by the credentials' own.
         """
         name, method = self._resolve(operation)
@@ -220,8 +219,9 @@ class Signer:
         operation_id = f"{self.service}.{name}"
         fast = self._fast.presign(name, params, expires_in) if self._fast is not None else None
         if fast is not None:
-            fast_url, fast_expires_at = fast
-            return SignedRequest(FAST_OPERATIONS[name], fast_url, {}, b"", operation_id, fast_expires_at, kept)
+            fast_url, fast_expires_at, fast_headers = fast
+            return SignedRequest(FAST_OPERATIONS[name], fast_url, fast_headers, b"", operation_id, fast_expires_at,
+                                 kept)
         local = self._local
         local.presigned = None
         try:
@@ -300,6 +300,17 @@ class Signer:
         self._local.presigned = request
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _botocore_sign(self, name: str, params: dict[str, Any]) -> tuple[str, str, dict[str, str], bytes]:
+        """The request botocore's client call makes for ``name`` (PascalCase), lifted at before-send."""
+        self._local.operation = name
+        try:
+            getattr(self._client, self._operations[name][1])(**params)
+        except _Captured as captured:
+            return captured.request
+        finally:
+            self._local.operation = None
+        raise AwsparError(f"{self.service}.{name}: botocore sent no request to capture")  # pragma: no cover
 
     def _botocore_presign(self, operation: str, params: dict[str, Any], expires_in: int) -> str:
         return str(self._client.generate_presigned_url(

@@ -43,7 +43,7 @@ def frozen_signing_clock(monkeypatch: pytest.MonkeyPatch):
     def freeze(epoch: int) -> None:
         instant = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).replace(tzinfo=None)
         monkeypatch.setattr(CLOCK_TARGET, lambda *args, **kwargs: instant)
-        monkeypatch.setattr("awspar.signer.s3presign.wall_clock", lambda: float(epoch))
+        monkeypatch.setattr("awspar.signer.sigv4.wall_clock", lambda: float(epoch))
 
     return freeze
 
