@@ -500,6 +500,7 @@ def test_auto_concurrency_learns_the_capacity_and_loses_nothing(make_engine: Cal
     it): after the first window the server never sees much more than 6 at once, and every object
     arrives whole. The fixed pool is 64: only the limit holds the engine back."""
     capacity = 6
+    assert eventually(lambda: server.stats()["in_flight"] == 0, timeout=10)  # an earlier test's stalls are over
     server.configure(EndpointBehaviour(latency=Latency(median_ms=30), capacity=Capacity(concurrent=capacity)))
     config = EngineConfig(concurrency="auto", max_concurrency=64,
                           retry=RetryPolicy(max_attempts=30, base_delay=0.005, max_delay=0.05))
