@@ -20,7 +20,8 @@ import boto3
 import pytest
 
 from awspar import DiskFull, EngineConfig, LocalFileError
-from awspar.s3 import TEMP_PREFIX, get_objects
+from awspar.s3 import get_objects
+from awspar.s3.tempfiles import TEMP_PREFIX
 from awspar.testing import TEST_CREDENTIALS, GeneratedBucket, ObjectServer
 
 SPEC = GeneratedBucket(20, 4096)
@@ -138,7 +139,7 @@ def test_cli_full_disk_stops_with_the_report_saying_why(server, tmp_path, monkey
                                                       "--mode", "sequential"])
     assert result.exit_code == 2, result.output
     report = json.loads(result.stdout)
-    assert report["ok"] == 2 and report["error_codes"] == {"DiskFull": 1} and len(report["objects"]) == 3
+    assert report["ok"] == 2 and report["error_codes"] == {"DiskFull": 1} and len(report["objects"]) == 3, report
     assert report["stopped"]["error_code"] == "DiskFull"
     assert "no space left on the device" in report["stopped"]["error"] and "not fetched" in report["stopped"]["error"]
     assert not _temp_files(tmp_path)
