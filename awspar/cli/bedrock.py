@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
 
 def bedrock_command(
     prompt: Annotated[
-        str | None, typer.Argument(help="The prompt; '-' reads it from stdin (or use --prompt-file).")
+        str | None, typer.Argument(metavar="[PROMPT]", help="The prompt; '-' reads it from stdin (or use --prompt-file).")
     ] = None,
     prompt_file: Annotated[
         Path | None, typer.Option("--prompt-file", help="Read the prompt from this file.")

@@ -19,7 +19,8 @@ each one completes. How it goes, per key:
    hashed while its later parts still download (:mod:`awspar.s3.filecheck`).
 4. **Written safely.** Into a temporary file beside the target (``.awspar-*.tmp``), renamed over
    the target only once complete and verified. A failure, a cancellation or Ctrl-C leaves no
-   partial or temporary file. Keys are mapped to paths by :mod:`awspar.s3.paths` (traversal
+   partial or temporary file; those a killed run left (its process gone) are removed by the next
+   run that writes into their directory (:mod:`awspar.s3.tempfiles`). Keys are mapped to paths by :mod:`awspar.s3.paths` (traversal
    keys are refused per key, never escaped).
 
 Each key is fetched once per call, however many times it is named, or named and listed too.
@@ -92,6 +93,7 @@ from awspar.s3.integrity import (
 )
 from awspar.s3.keys import ObjectRef, alist_pages, list_pages
 from awspar.s3.paths import KeyPathError, is_folder_marker, key_to_path, prepare_parent
+from awspar.s3.tempfiles import StaleSweep, temp_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from awspar.engines.base import Engine
@@ -105,8 +107,6 @@ MiB = 1024 * 1024
 _MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
 #: Presigned URLs live this long; the engine re-signs any that would expire before being sent.
 _PRESIGN_EXPIRES = 3600
-#: The temporary files' names start with this (then the process id): ``.awspar-<pid>-<random>.tmp``.
-TEMP_PREFIX = ".awspar-"
 # Into a file, a first answer of at most this many bytes is held in memory until verified.
 _IN_MEMORY = 1 * MiB
 # Files below this size are verified inline, larger ones on a helper thread (the loop keeps going).
@@ -239,6 +239,7 @@ class _Fetcher:
         self.verify_checksums = verify_checksums
         self.on_progress = on_progress
         self.fsync = fsync
+        self.stale = StaleSweep()
         #: Set when a key failed for a full disk: the keys after it are not fetched.
         self.disk_full = False
         mask = os.umask(0)
@@ -368,7 +369,9 @@ class _Fetcher:
             error = local_file_error(exc.filename or os.path.dirname(path), exc)
             return ObjectResult(key, False, error_code=error.code, error=f"{key!r}: {error}")
         # Named, not made: the engine creates it only for a body too large to hold (see first_job).
-        obj.path, obj.tmp = path, os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}.tmp")
+        directory = os.path.dirname(path)
+        self.stale.sweep(directory)  # what a killed run left here
+        obj.path, obj.tmp = path, os.path.join(directory, temp_name())
         return obj
 
     def _kept(self, obj: _Object) -> Generator[Step, Any, ObjectResult | None]:
