@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import DiskFull, LocalFileError, ServiceError, local_file_error
+from awspar._errors import ConfigurationError, DiskFull, LocalFileError, ServiceError, local_file_error
 from awspar._models import FileSink, RawResponse, SignedRequest, SinkFile, Span
 from awspar.engines._attempts import Job
 from awspar.engines.plan import (
@@ -863,9 +863,9 @@ def _prepare(
 ) -> tuple[_Fetcher, Engine, bool, int]:
     """Check the arguments; the run's fetcher, engine (and whether this call made it) and workers."""
     if part_size < 1 or multipart_threshold < 1:
-        raise ValueError("part_size and multipart_threshold must be positive")
+        raise ConfigurationError("part_size and multipart_threshold must be positive")
     if skip_existing and overwrite:
-        raise ValueError("choose skip_existing or overwrite, not both")
+        raise ConfigurationError("choose skip_existing or overwrite, not both")
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
     from awspar.engines import engine_for_run
 
