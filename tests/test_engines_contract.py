@@ -348,8 +348,11 @@ def test_hedge_answers_for_a_stalled_request(make_engine: Callable[..., Engine],
         # The hedge went out 0.2 s after the primary, and the loser of the two was hung up on. The
         # server stalls the first of them to arrive: on a loaded machine that can be the hedge
         # (a process engine's primary still on its way to its worker), and then the primary wins.
-        assert [s.outcome for s in response.spans] in (["cancelled", "hedge"], ["ok", "cancelled"])
-        assert response.spans[1].start - response.spans[0].start >= 0.19
+        # (A process worker's span starts when the worker sends, which can be after the hedge left.)
+        outcomes = [s.outcome for s in response.spans]
+        assert outcomes in (["cancelled", "hedge"], ["ok", "cancelled"])
+        if outcomes == ["cancelled", "hedge"]:
+            assert response.spans[1].start - response.spans[0].start >= 0.19
     assert all([s.outcome for s in r.spans] == ["ok"] for r in responses[2:])
     if engine.name != "boto3":  # the stalled primaries were hung up on long before their 3 s stall ended
         assert eventually(lambda: server.stats()["cancellations"] >= 2, timeout=1.5), server.stats()
@@ -497,6 +500,7 @@ def test_auto_concurrency_learns_the_capacity_and_loses_nothing(make_engine: Cal
     it): after the first window the server never sees much more than 6 at once, and every object
     arrives whole. The fixed pool is 64: only the limit holds the engine back."""
     capacity = 6
+    assert eventually(lambda: server.stats()["in_flight"] == 0, timeout=10)  # an earlier test's stalls are over
     server.configure(EndpointBehaviour(latency=Latency(median_ms=30), capacity=Capacity(concurrent=capacity)))
     config = EngineConfig(concurrency="auto", max_concurrency=64,
                           retry=RetryPolicy(max_attempts=30, base_delay=0.005, max_delay=0.05))

@@ -10,8 +10,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from awspar.cli.app import build_app
 from awspar.cli._options import parse_hedge_after
+from awspar.cli.app import build_app
 from awspar.testing import TEST_CREDENTIALS, EndpointBehaviour, FaultRates, ObjectServer
 from awspar.testing.faults import FaultPlanner
 
