@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from awspar._errors import THROTTLING_CODES
+from awspar._errors import THROTTLING_CODES, ConfigurationError
 from awspar._models import RawResponse, SignedRequest
 from awspar.engines._attempts import Outcome, error_code
 
@@ -138,9 +138,9 @@ class AdaptiveLimit:
     def __init__(self, maximum: int, *, initial: int = INITIAL_LIMIT, backoff: float = BACKOFF,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if maximum < 1:
-            raise ValueError("the maximum concurrency must be at least 1")
+            raise ConfigurationError("the maximum concurrency must be at least 1")
         if not 0.0 < backoff < 1.0:
-            raise ValueError("backoff must be between 0 and 1")
+            raise ConfigurationError("backoff must be between 0 and 1")
         self.maximum = maximum
         self.backoff = backoff
         self._limit = float(min(maximum, max(1, initial)))
