@@ -222,7 +222,9 @@ async def acall_many(
 ) -> AsyncIterator[CallResult]:
     """Awaitable twin of :func:`call_many` (same arguments; ``mode`` defaults to ``"async"``, and
     ``params_iterable`` may be an async iterable). Never blocks the event loop: the signer is
-    built and each request signed in helper threads; blocking engines run in threads of their own.
+    built in a helper thread, a request is signed on the loop only when the signer's fast path
+    serves it (tens of microseconds, :meth:`~awspar.Signer.sign_fast`) and in a helper thread
+    otherwise; blocking engines run in threads of their own.
 
     >>> async for result in acall_many("sqs", "SendMessage", messages, concurrency=50):  # doctest: +SKIP
     ...     print(result.index, result.ok)
