@@ -478,3 +478,29 @@ def test_bedrock_cli_on_a_given_scheduler(cluster: ClusterProcess, monkeypatch: 
         assert [call["outcome"] for call in run["calls"]] == ["ok", "ok"]
         assert endpoint.stats()["requests"] == 2
     assert dask.config.get("scheduler-address", None) is None  # the setting lasted one command
+
+
+@pytest.mark.timeout(120)
+def test_auto_concurrency_holds_for_the_whole_cluster(make_engine: Callable[..., DaskEngine], signer: Signer,
+                                                      server: ObjectServer) -> None:
+    """``concurrency="auto"`` against a prefix that serves 6 requests in flight (503 SlowDown
+    above): the client admits the work, so the limit holds for both workers together (each alone
+    may send a whole batch at once), and nothing is lost."""
+    from awspar.testing.capacity import Capacity
+
+    capacity = 6
+    server.configure(EndpointBehaviour(latency=Latency(median_ms=40), capacity=Capacity(concurrent=capacity)))
+    config = EngineConfig(concurrency="auto", max_concurrency=64,
+                          retry=RetryPolicy(max_attempts=30, base_delay=0.005, max_delay=0.05))
+    engine = make_engine(config, batch_size=16)
+    keys = KEYS * 2
+    results = engine.as_completed(_gets(signer, keys))
+    first = [next(results) for _ in range(30)]  # the first windows find the capacity
+    server.reset_stats()
+    responses = first + list(results)
+    assert sorted(r.index for r in responses) == list(range(len(keys)))
+    assert all(r.ok and r.body == BODIES[keys[r.index]] for r in responses)
+    assert server.stats()["peak_in_flight"] <= capacity + 2
+    assert engine.limits is not None
+    (limit,) = engine.limits.scopes().values()
+    assert limit.throttled > 0 and limit.limit <= capacity + 2 and limit.in_flight == 0

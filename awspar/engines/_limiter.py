@@ -8,7 +8,8 @@ service's throttling answer as the loss signal:
   trip), from :data:`INITIAL_LIMIT`;
 - **additive increase**: after it, each success adds ``1 / limit`` (about +1 per round trip),
   and only while the limit is in use (at least half of it in flight: a client that cannot fill
-  its limit learns nothing about the service);
+  its limit learns nothing about the service); back at the limit that was last throttled, a
+  third of that for a few windows (CUBIC's plateau: probe gently where the service said no);
 - **multiplicative decrease**: the first throttle halves the limit (slow start overshoots by
   up to twice the capacity); after it, a throttling answer (:func:`is_throttle`: 429, 503, or a
   throttling error code such as ``SlowDown``, ``ThrottlingException``,
@@ -47,11 +48,12 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from awspar._errors import THROTTLING_CODES
-from awspar._models import SignedRequest
+from awspar._models import RawResponse, SignedRequest
 from awspar.engines._attempts import Outcome, error_code
 
 __all__ = [
-    "BACKOFF", "INITIAL_LIMIT", "AdaptiveLimit", "Admitted", "Permit", "ScopedLimits", "answer_of", "is_throttle",
+    "BACKOFF", "INITIAL_LIMIT", "AdaptiveLimit", "Admitted", "Permit", "ScopedLimits", "answer_of", "answer_of_response",
+    "is_throttle",
     "scope_of",
 ]
 
@@ -61,6 +63,10 @@ INITIAL_LIMIT = 8
 BACKOFF = 0.9
 #: Statuses that mean "slow down" whatever the body says (S3's SlowDown is a 503).
 THROTTLING_STATUSES = frozenset({429, 503})
+#: After a cut, growth past the limit that was throttled is this many times slower ...
+CAREFUL_SLOWDOWN = 3
+#: ... for this many windows (of the old limit's size) of answers.
+CAREFUL_WINDOWS = 8
 #: The history keeps one sample per this many seconds, at most :data:`HISTORY_SAMPLES` of them.
 HISTORY_INTERVAL = 0.5
 HISTORY_SAMPLES = 240
@@ -82,6 +88,17 @@ def answer_of(outcome: Outcome | None) -> str:
     if outcome is None or outcome.error is not None or not outcome.status:
         return "ignore"
     return "throttled" if is_throttle(outcome.status, outcome.headers, outcome.body) else "ok"
+
+
+def answer_of_response(response: RawResponse) -> str:
+    """What a request's whole life tells the limit, from its record alone (the Dask engine learns
+    of a request only when its batch comes back): ``"throttled"`` if any attempt was, ``"ok"``
+    for any other answer, ``"ignore"`` for none."""
+    if any(span.status in THROTTLING_STATUSES for span in response.spans):
+        return "throttled"
+    if not response.status:
+        return "ignore"
+    return "throttled" if is_throttle(response.status, response.headers, response.body) else "ok"
 
 
 def scope_of(request: SignedRequest) -> str:
@@ -133,6 +150,8 @@ class AdaptiveLimit:
         self._in_flight = 0
         self._next_seq = 0
         self._recover = 0  # permits numbered below this belong to a window already cut
+        self._last_max = 0.0  # the limit when the last throttle came
+        self._careful_until = 0  # answers until which growth past _last_max is gentle
         self._waiters: collections.deque[Callable[[], None]] = collections.deque()
         self.answered = 0
         self.throttled = 0
@@ -211,14 +230,16 @@ class AdaptiveLimit:
                 if permit.seq >= self._recover:  # the first throttle of this window
                     # slow start overshoots by up to twice the capacity: halve once, as TCP does
                     factor = 0.5 if self._slow_start else self.backoff
+                    self._last_max = self._limit
                     self._limit = max(1.0, min(self._limit - 1.0, self._limit * factor))
                     self._slow_start = False
                     self._recover = self._next_seq
+                    self._careful_until = self.answered + CAREFUL_WINDOWS * self._last_max
             elif answer == "ok":
                 self.answered += 1
                 # no growth from the rest of a window already cut (TCP's fast recovery)
                 if permit.seq >= self._recover and in_flight * 2 >= self._limit:
-                    self._limit = min(float(self.maximum), self._limit + (1.0 if self._slow_start else 1.0 / self._limit))
+                    self._limit = min(float(self.maximum), self._limit + self._step())
             self._sample()
             self._wake()
 
@@ -233,6 +254,16 @@ class AdaptiveLimit:
                 f"throttled={self.throttled}/{self.answered})")
 
     # -- under the lock -----------------------------------------------------------------------------
+    def _step(self) -> float:
+        """What one success adds: 1 in slow start; 1/limit after it (one per window), and a third
+        of that while the limit is back at the last one throttled, for a few windows after the
+        cut (the service said "no" there moments ago: probe it gently, as CUBIC's plateau does)."""
+        if self._slow_start:
+            return 1.0
+        if self._limit >= self._last_max - 1e-9 and self.answered < self._careful_until:
+            return 1.0 / (CAREFUL_SLOWDOWN * self._limit)
+        return 1.0 / self._limit
+
     def _take(self) -> Permit | None:
         if self._in_flight >= self.limit:
             return None
@@ -263,7 +294,11 @@ class Admitted:
     permit: Permit
 
     def done(self, outcome: Outcome | None) -> None:
-        self.limit.release(self.permit, answer_of(outcome))
+        self.done_with(answer_of(outcome))
+
+    def done_with(self, answer: str) -> None:
+        """Give the place back with ``answer`` (``"ok"``, ``"throttled"``, ``"ignore"``)."""
+        self.limit.release(self.permit, answer)
 
 
 class ScopedLimits:

@@ -28,6 +28,11 @@ again, with the request they answer.
 - **Large bodies** go where the job says: a job ``(request, FileSink(path, offset))`` makes the
   worker write the body into ``path``, which must be reachable by the workers (the same machine
   or a shared file system); other bodies come back as bytes.
+- **Adaptive concurrency** (``concurrency="auto"``): the limit is kept here, for the whole run:
+  a request is submitted only while its scope's limit has room, holds its place while it is on
+  the cluster (queued, sent, retried by the worker) and gives it back, with what it met
+  (throttled or not), when its batch comes back; batches are as large as the room allows. The
+  workers send what they get at once.
 - ``race`` sends each call as its own task and judges the answers here (``accept`` never
   travels); the losers still queued are cancelled, one already running finishes on its worker
   and is dropped.
@@ -65,7 +70,8 @@ from typing import TYPE_CHECKING, Any
 from awspar._config import DEFAULT_CONFIG, EngineConfig
 from awspar._errors import ConfigurationError, EngineUnavailableError, WorkerCrashedError
 from awspar._models import FileSink, RawResponse, SignedRequest, Span, redact_url
-from awspar.engines._attempts import Job, RequestRun, Resign, RunPolicy, cancelled_error
+from awspar.engines._attempts import Job, RequestRun, Resign, RunPolicy, cancelled_error, split_job
+from awspar.engines._limiter import Admitted, answer_of_response
 from awspar.engines.base import Accept, Engine, RaceResult, RaceTally
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -343,11 +349,16 @@ class DaskEngine(Engine):
         tally = RaceTally(accept)
         run = _Run(self, self.client, ordered=False, batch_size=1, limit=None, resign=resign)
         count = 0
+        won = False
         try:
             for number, job in enumerate(jobs):
+                while not won and not run.admit(number, job):  # concurrency="auto": no room yet
+                    for response in run.next_responses():
+                        won = tally.record(response) or won
+                if won:
+                    break
                 run.submit_new([(number, job)])
                 count += 1
-            won = False
             while not won and len(tally.results) < count:
                 for response in run.next_responses():
                     won = tally.record(response) or won
@@ -360,24 +371,25 @@ class DaskEngine(Engine):
         client = self.client
         limit = self._batch_limit(client)
         run = _Run(self, client, ordered=ordered, batch_size=self.batch_size, limit=limit, resign=resign)
-        source = _chunks(enumerate(jobs), self.batch_size)
-        exhausted = False
+        source = _AdmittedChunks(enumerate(jobs), self.batch_size, run)
         try:
             while True:
                 while run.has_room():
                     if run.resubmit_stale():
                         continue
-                    if exhausted or not run.may_read_more():
+                    if source.exhausted or not run.may_read_more():
                         break
-                    chunk = next(source, None)
-                    if chunk is None:
-                        exhausted = True
+                    chunk = source.next_chunk()
+                    if chunk:
+                        run.submit_new(chunk)
+                    if source.waiting:  # concurrency="auto": the limit is full until a batch comes back
                         break
-                    run.submit_new(chunk)
                 yield from run.drain()
                 if run.on_cluster():
                     run.receive()
-                elif exhausted:
+                elif source.waiting:  # the limit is held by another run of this engine
+                    source.wait()
+                elif source.exhausted:
                     return
                 # else: handing out answers made room to read more
         finally:
@@ -388,10 +400,41 @@ class DaskEngine(Engine):
                 f"max_batches={self.max_batches})")
 
 
-def _chunks(numbered: Iterator[tuple[int, Job]], size: int) -> Iterator[list[tuple[int, Job]]]:
-    """``size`` numbered jobs at a time, read only when asked for."""
-    while chunk := list(itertools.islice(numbered, size)):
-        yield chunk
+class _AdmittedChunks:
+    """The next batch of numbered jobs, read only when asked for: ``size`` of them, or with
+    ``concurrency="auto"`` as many as the limits admit now (a job refused waits, ``waiting``, for
+    the next call)."""
+
+    def __init__(self, numbered: Iterator[tuple[int, Job]], size: int, run: _Run) -> None:
+        self._numbered = numbered
+        self._size = size
+        self._run = run
+        self._held: tuple[int, Job] | None = None
+        self.exhausted = False
+
+    @property
+    def waiting(self) -> bool:
+        return self._held is not None
+
+    def next_chunk(self) -> list[tuple[int, Job]]:
+        chunk: list[tuple[int, Job]] = []
+        while len(chunk) < self._size:
+            item, self._held = self._held or next(self._numbered, None), None
+            if item is None:
+                self.exhausted = True
+                break
+            if not self._run.admit(*item):
+                self._held = item
+                break
+            chunk.append(item)
+        return chunk
+
+    def wait(self) -> None:
+        """Block until the job held back is admitted."""
+        if self._held is not None:
+            self._run.admit(*self._held, block=True)
+            self._run.submit_new([self._held])
+            self._held = None
 
 
 class _Run:
@@ -415,6 +458,11 @@ class _Run:
         self._ready: dict[int, RawResponse] = {}  # ordered: finished, waiting for an earlier one
         self._outbox: deque[RawResponse] = deque()
         self._next_out = 0
+        # concurrency="auto": every request on the cluster holds a place under its scope's limit,
+        # taken here when it is submitted and given back when its batch comes back, so the limit
+        # holds for the whole run however many workers there are (they send at a fixed concurrency)
+        self._limits = engine.limits
+        self._admitted: dict[int, Admitted] = {}
         self.stats = DaskRunStats(batch_size, limit or 0)
         engine.last_run = self.stats
 
@@ -431,6 +479,18 @@ class _Run:
         return bool(self._pending or self._stale)
 
     # -- submitting ------------------------------------------------------------------------------
+    def admit(self, index: int, job: Job, *, block: bool = False) -> bool:
+        """Take a place for job ``index`` under its scope's limit (always True for a fixed
+        concurrency); ``block`` waits for one."""
+        if self._limits is None:
+            return True
+        request = split_job(job)[0]
+        admitted = self._limits.admit(request, lambda: False) if block else self._limits.try_admit(request)
+        if admitted is None:
+            return False
+        self._admitted[index] = admitted
+        return True
+
     def submit_new(self, chunk: list[tuple[int, Job]]) -> None:
         """Prepare (re-signing what would be stale now) and submit one batch of new jobs."""
         requests: dict[int, tuple[SignedRequest, FileSink | None, int]] = {}
@@ -534,6 +594,9 @@ class _Run:
         return list(self.drain())
 
     def _deliver(self, response: RawResponse) -> None:
+        admitted = self._admitted.pop(response.index, None)
+        if admitted is not None:
+            admitted.done_with(answer_of_response(response))
         if self._ordered:
             self._ready[response.index] = response
         else:
@@ -556,6 +619,9 @@ class _Run:
         held = [(index, request) for _, batch in entries for index, (request, _, _) in batch.requests.items()]
         held.extend((index, request) for index, request, _, _ in self._stale)
         self._stale.clear()
+        for admitted in self._admitted.values():
+            admitted.done_with("ignore")
+        self._admitted.clear()
         return held
 
 
