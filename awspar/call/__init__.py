@@ -29,7 +29,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Ma
 from typing import TYPE_CHECKING, Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import AwsparError, ConfigurationError, ParamValidationError
+from awspar._errors import ConfigurationError, ParamValidationError
 from awspar.call.result import CallResult
 from awspar.engines.plan import Blocking, Plan, Send, arun_plans, closing, on_loop_thread, run_plans
 from awspar.parsing import parse_response
@@ -83,21 +83,19 @@ class _Caller:
             attempts += raw.attempts
             try:
                 page = parse_response(raw)
-            except AwsparError as exc:  # ServiceError, TransportError: this input's own failure
-                return CallResult(index, first, error=exc, attempts=attempts, pages=len(fetched),
-                                  elapsed=time.perf_counter() - began)
-            if self._pages is None:
-                return CallResult(index, first, page, attempts=attempts, elapsed=time.perf_counter() - began, pages=1)
-            fetched.append(page)
-            try:
+                if self._pages is None:
+                    return CallResult(index, first, page, attempts=attempts, elapsed=time.perf_counter() - began,
+                                      pages=1)
+                fetched.append(page)
                 following = self._pages.next_params(params, page)
-            except AwsparError as exc:
+                if following is None:
+                    merged = self._pages.merge(first, fetched)
+                    return CallResult(index, first, merged, attempts=attempts,
+                                      elapsed=time.perf_counter() - began, pages=len(fetched))
+            except Exception as exc:  # noqa: BLE001 - this input's own failure: AWS's error, a transport
+                # failure after the retries, a body botocore cannot parse, a token repeated by the service
                 return CallResult(index, first, error=exc, attempts=attempts, pages=len(fetched),
                                   elapsed=time.perf_counter() - began)
-            if following is None:
-                merged = self._pages.merge(first, fetched)
-                return CallResult(index, first, merged, attempts=attempts, elapsed=time.perf_counter() - began,
-                                  pages=len(fetched))
             params = following
 
     def _sign_fast(self, params: Any) -> Any:
