@@ -165,7 +165,7 @@ def _s3(args: argparse.Namespace, out: list[str]) -> dict[str, Any]:
 
 
 def _bedrock(out: list[str]) -> dict[str, Any]:
-    from awspar import EngineConfig, bedrock
+    from awspar import bedrock
     from awspar.engines import get_engine
     from awspar.testing import TEST_CREDENTIALS, EndpointBehaviour, Latency
     from awspar.testing.bedrock_server import BedrockServer

@@ -20,7 +20,9 @@ every SigV4 signature). Contenders, one run each per round, the rounds alternati
 Every contender's answers are checked after its clock stops (each item's ``n`` is its number).
 Targets: ``call_many async`` wall / ideal ``ceil(N/C) * latency`` <= 1.15; its calls/s over
 boto3's >= 5; its client CPU per call over ``Signer.sign + parse`` <= 1.5 (printed against both
-signing paths; the split of call_many's CPU into engine, signing and front-end is printed too). CPU is this
+signing paths; the split of call_many's CPU into engine, signing and front-end is printed too, and
+its wall time against the engine alone: on a loaded VM, where the ideal is out of any client's
+reach, what the front-end adds to the engine). CPU is this
 process's (user + system, every thread). The load average is printed: other jobs share the VM.
 
     .venv/bin/python benchmarks/bench_call.py [--rounds 3] [--calls 2000]
@@ -225,7 +227,9 @@ def main() -> None:
                    _ratio(ours, "Signer.sign + parse (CPU/call)", row["cpu_us_per_call"] / floor["cpu_us_per_call"],
                           "<= 1.5"),
                    _ratio(ours, "botocore pipeline sign + parse (CPU/call)",
-                          row["cpu_us_per_call"] / pipeline["cpu_us_per_call"], "<= 1.5")]
+                          row["cpu_us_per_call"] / pipeline["cpu_us_per_call"], "<= 1.5"),
+                   _ratio(ours, "async engine alone on pre-signed requests (wall)",
+                          row["wall_s"] / alone["wall_s"], "<= 1.15")]
     warm = results["call_many async (warm)"]["cpu_us_per_call"]
     report["front_end_us_per_call"] = warm - alone["cpu_us_per_call"] - floor["cpu_us_per_call"]
     report.update(ideal_s=ideal, results=results, ratios=ratios, total_s=time.perf_counter() - began)

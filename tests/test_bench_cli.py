@@ -79,3 +79,14 @@ def test_out_must_be_a_directory(tmp_path: Path) -> None:
     code, _, err = run([*SLEEP, "--out", str(target)])
     assert code == 2 and "is not a directory" in err
     assert target.read_text() == "keep me"
+
+
+@pytest.mark.timeout(120)
+def test_bench_size_takes_units_as_local_size_does(tmp_path: Path) -> None:
+    """The old --size was an integer only ('4KiB' was a usage error) while `awspar local --size` took units."""
+    code, out, err = run(["bench", "s3", "--modes", "SINGLE", "--n", "2", "--repeat", "1", "--size", "4KiB",
+                          "--latency-ms", "1", "--out", str(tmp_path), "--json"])
+    assert code == 0, err
+    assert json.loads(out)["workloads"][0]["params"]["size"] == 4096
+    code, _, err = run(["bench", "s3", "--size", "4XB", "--out", str(tmp_path / "bad")])
+    assert code == 2 and err.startswith("awspar: size '4XB' is not a number of bytes") and err.count("\n") == 1

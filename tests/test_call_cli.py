@@ -179,3 +179,22 @@ def test_progress_bar_only_on_a_terminal(aws) -> None:
     assert done.returncode == 0
     assert b"calls" in drawn and b"3/3" in drawn
     assert len(_lines(done)) == 3
+
+
+@pytest.mark.timeout(90)
+def test_profile_from_the_config_files(aws, tmp_path) -> None:
+    (tmp_path / "credentials").write_text(f"[other]\naws_access_key_id = {aws.credentials.access_key}\n"
+                                          f"aws_secret_access_key = {aws.credentials.secret_key}\n")
+    (tmp_path / "config").write_text("[profile other]\nregion = us-east-1\n")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+           "AWS_CONFIG_FILE": str(tmp_path / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+           "AWS_ENDPOINT_URL": aws.url}
+    done = subprocess.run([sys.executable, "-c", "from awspar.cli import main; main()", "call", "sts",
+                           "GetCallerIdentity", "--profile", "other"], env=env, capture_output=True, text=True,
+                          timeout=90, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["response"]["Arn"].endswith("user/awspar-test")
+    missing = subprocess.run([sys.executable, "-c", "from awspar.cli import main; main()", "call", "sts",
+                              "GetCallerIdentity", "--profile", "nope"], env=env, capture_output=True, text=True,
+                             timeout=90, check=False)
+    assert missing.returncode == 2 and "nope" in missing.stderr and len(missing.stderr.splitlines()) == 1

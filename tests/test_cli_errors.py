@@ -124,3 +124,16 @@ def test_plural() -> None:
     from awspar.cli._output import plural
 
     assert (plural(0, "object"), plural(1, "object"), plural(2, "byte")) == ("0 objects", "1 object", "2 bytes")
+
+
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [("s3-get", "awspar s3-get [OPTIONS] BUCKET [KEYS]..."), ("s3-put", "awspar s3-put [OPTIONS] BUCKET PATHS..."),
+     ("sign", "awspar sign [OPTIONS] SERVICE OPERATION"), ("call", "awspar call [OPTIONS] SERVICE OPERATION"),
+     ("bedrock", "awspar bedrock [OPTIONS] [PROMPT]"), ("bench", "awspar bench [OPTIONS] [WORKLOADS]...")],
+)
+def test_usage_names_the_arguments_as_their_help_does(command, usage) -> None:
+    """The old usage line read ``awspar s3-get [OPTIONS] {bucket} [keys]...``."""
+    result = CliRunner().invoke(build_app(command), [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert usage in result.stdout, result.stdout[:300]

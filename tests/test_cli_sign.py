@@ -115,6 +115,11 @@ def test_presign_prints_a_url(run) -> None:
         (["sign", "s3", "GetObject", "-p", "Bucket=b", "-p", "Key=k", "--expires", "5"], "--presign only"),
         (["sign", "s3", "GetObject", "-p", "Bucket=b", "-p", "Key=k", "--presign", "--expires", "0"], "expires_in"),
         (["sign", "sqs", "ListQueues", "--region", "bad region!"], "region"),
+        (["sign", "s3", "GetObject", "-p", "Bucket=b", "-p", "Key=k", "-p", "Key=j"], "--param Key is given twice"),
+        (["sign", "bedrock-runtime", "Converse", "-p", "modelId=m", "-p", 'messages=[{"role": "user", "content": '
+          '[{"text": "hi"}]}]', "--presign"], "--presign: Converse sends a POST with a body"),
+        (["sign", "s3", "PutObject", "-p", "Bucket=b", "-p", "Key=k", "-p", "Body=data", "--presign"],
+         "--presign: PutObject sends a PUT with a body"),
     ],
 )
 def test_bad_input_is_one_line_with_exit_code_2(run, moto_server, args, message) -> None:

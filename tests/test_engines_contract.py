@@ -348,8 +348,11 @@ def test_hedge_answers_for_a_stalled_request(make_engine: Callable[..., Engine],
         # The hedge went out 0.2 s after the primary, and the loser of the two was hung up on. The
         # server stalls the first of them to arrive: on a loaded machine that can be the hedge
         # (a process engine's primary still on its way to its worker), and then the primary wins.
-        assert [s.outcome for s in response.spans] in (["cancelled", "hedge"], ["ok", "cancelled"])
-        assert response.spans[1].start - response.spans[0].start >= 0.19
+        # (A process worker's span starts when the worker sends, which can be after the hedge left.)
+        outcomes = [s.outcome for s in response.spans]
+        assert outcomes in (["cancelled", "hedge"], ["ok", "cancelled"])
+        if outcomes == ["cancelled", "hedge"]:
+            assert response.spans[1].start - response.spans[0].start >= 0.19
     assert all([s.outcome for s in r.spans] == ["ok"] for r in responses[2:])
     if engine.name != "boto3":  # the stalled primaries were hung up on long before their 3 s stall ended
         assert eventually(lambda: server.stats()["cancellations"] >= 2, timeout=1.5), server.stats()

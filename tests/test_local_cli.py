@@ -146,3 +146,22 @@ def test_local_reports_a_busy_port() -> None:
                               capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 3 and "could not bind" in done.stderr and done.stderr.count("\n") == 1
     assert time.monotonic() - start < 30
+
+
+@pytest.mark.timeout(60)
+def test_the_form_local_help_gives_works_in_one_shell(tmp_path) -> None:
+    """The old help recommended eval "$(awspar local &)", which never returns."""
+    from typer.testing import CliRunner
+
+    from awspar.cli.app import build_app
+
+    help_text = CliRunner().invoke(build_app("local"), ["local", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "awspar local > local.env &" in help_text and "until [ -s local.env ]" in help_text
+    awspar = f"{sys.executable} -c 'from awspar.cli import main; main()'"
+    script = (f"{awspar} local --objects 1 > local.env & server=$!\n"
+              "until [ -s local.env ]; do sleep 0.1; done; . ./local.env\n"
+              'echo "s3=$AWS_ENDPOINT_URL_S3"\n'
+              "kill -INT $server; wait $server")
+    done = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=50, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("s3=http://127.0.0.1:"), done.stdout

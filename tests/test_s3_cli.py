@@ -258,3 +258,26 @@ def test_bad_concurrency_is_one_line_and_exit_2(server, tmp_path, value) -> None
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "--concurrency must be auto or a whole number" in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.timeout(60)
+def test_quiet_prints_only_failures(server, tmp_path) -> None:
+    done = _run(server, "demo", "a.txt", "--out", str(tmp_path / "ok"), "--quiet")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    failed = _run(server, "demo", "a.txt", "missing-key", "--out", str(tmp_path / "some"), "-q", "--no-progress")
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr.startswith("failed: ") and "NoSuchKey" in failed.stderr and failed.stderr.count("\n") == 1
+
+
+@pytest.mark.timeout(60)
+def test_a_keys_file_is_counted_up_front_as_named_keys_are(server, tmp_path) -> None:
+    """The old code knew no total for --keys-from FILE (the progress bar showed '?'), so auto
+    mode took async even for two keys; a file is counted (stdin cannot be)."""
+    from awspar.cli._keys_file import count_keys
+
+    keys = tmp_path / "keys.txt"
+    keys.write_bytes(b"\xef\xbb\xbfa.txt\r\n\r\ndir/b c.txt\n\n")
+    assert count_keys(str(keys)) == 2 and count_keys("-") is None
+    done = _run(server, "demo", "--keys-from", str(keys), "--json", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["mode"] == "threads"  # one wave of two keys, as when named

@@ -264,3 +264,47 @@ def test_async_twin(server, session, tmp_path) -> None:
 
     results = asyncio.run(main())
     assert all(r.ok for r in results) and _stored(server, "big") == body and _stored(server, "a") == b"1"
+
+
+def test_a_large_file_is_read_in_parts_never_whole(session, tmp_path) -> None:
+    """Traced Python memory stays at the engine's window of parts (2 x concurrency ahead, plus
+    those answered), not the file's size (the server runs in a child process: only the client's
+    allocations count)."""
+    import tracemalloc
+
+    size = 24 * PART
+    with open(tmp_path / "big.bin", "wb") as handle:
+        for i in range(24):
+            handle.write(bytes([i]) * PART)
+    with ObjectServer({"up": {}}, process=True) as server:
+        tracemalloc.start()
+        try:
+            results = _put(server, session, str(tmp_path / "big.bin"), mode="threads", concurrency=2,
+                           part_size=PART, multipart_threshold=PART)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert results["big.bin"].ok and server.stats()["operations"]["UploadPart"] == 24
+        assert peak < 10 * PART, f"peak {peak / MiB:.0f} MiB for a {size / MiB:.0f} MiB file"
+        s3 = session.client("s3", endpoint_url=server.url)
+        got = s3.get_object(Bucket="up", Key="big.bin", Range=f"bytes={7 * PART}-{7 * PART + 2}")["Body"].read()
+        assert got == b"\x07\x07\x07"
+        assert "Uploads" not in s3.list_multipart_uploads(Bucket="up")
+
+
+def test_sources_walk_lazily_with_posix_keys_and_skip_directory_links(tmp_path) -> None:
+    from awspar.s3.sources import Source, SourceError, sources
+
+    (tmp_path / "b" / "c").mkdir(parents=True)
+    (tmp_path / "b" / "c" / "deep.txt").write_bytes(b"deep")
+    (tmp_path / "a.txt").write_bytes(b"a")
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)  # followed, it would never end
+    (tmp_path / "link.txt").symlink_to(tmp_path / "a.txt")
+    walked = sources([str(tmp_path), ("pair", b"xy"), str(tmp_path / "nope")], prefix="p/")
+    first = next(walked)
+    assert isinstance(first, Source) and first.key == "p/a.txt"  # one entry at a time, sorted
+    rest = list(walked)
+    assert [s.key for s in rest if isinstance(s, Source)] == ["p/b/c/deep.txt", "p/link.txt", "p/pair"]
+    assert [s.code for s in rest if isinstance(s, SourceError)] == ["LocalFileError"]
+    deep = next(s for s in rest if isinstance(s, Source) and s.key.endswith("deep.txt"))
+    assert deep.size == 4 and deep.read(1, 2) == b"ee" and deep.read() == b"deep"

@@ -104,3 +104,18 @@ def test_the_lambda_trace_header_follows_the_environment(frozen_signing_clock, m
     assert fast.headers["X-Amzn-Trace-Id"] == headers["X-Amzn-Trace-Id"] == "Root=1-bbb"
     monkeypatch.delenv("_X_AMZN_TRACE_ID")
     assert "X-Amzn-Trace-Id" not in signer.sign("GetItem", params).headers
+
+
+def test_sign_fast_never_runs_botocores_pipeline(frozen_signing_clock, monkeypatch) -> None:
+    """What an event loop may call inline: None until botocore has made the template, then the request."""
+    frozen_signing_clock(INSTANT)
+    signer = _signer("dynamodb")
+    params = {"TableName": "t", "Key": {"pk": {"S": "k"}}}
+    assert signer.sign_fast("GetItem", params) is None and not signer._fast_json._templates
+    assert signer.sign_fast("BatchGetItem",
+                            {"RequestItems": {"t": {"Keys": [params["Key"]]}}}) is None
+    expected = signer.sign("GetItem", params)
+    monkeypatch.setattr(signer, "_botocore_sign", lambda *a: pytest.fail("botocore's pipeline ran"))
+    fast = signer.sign_fast("GetItem", params)
+    assert fast is not None and fast.url == expected.url and fast.body == expected.body
+    assert fast.headers["Authorization"] == expected.headers["Authorization"]

@@ -212,7 +212,9 @@ def _no_winner_message(calls: list[BedrockCall]) -> str:
     if not failed:
         return f"no call of {len(calls)} gave an answer"
     first = failed[0]
-    tries = f" after {first.attempts} attempts" if first.attempts > 1 else ""
+    # The engine's own message already ends "(after N attempts)" for a transport error: say it once.
+    said = f"(after {first.attempts} attempts)" in (first.reason or "")
+    tries = f" after {first.attempts} attempts" if first.attempts > 1 and not said else ""
     if len(failed) == len(calls):
         return f"every call failed ({len(failed)} of {len(calls)}); call {first.index}{tries}: {first.reason}"
     # A streamed race whose leader broke after the others had been cancelled at its first token.

@@ -73,7 +73,9 @@ class _Caller:
         first = params
         while True:
             try:
-                request = (yield Blocking(lambda: self._sign(params))) if self._off_loop else self._sign(params)
+                request = self._sign_fast(params) if self._off_loop else self._sign(params)
+                if request is None:  # botocore's pipeline: hundreds of microseconds, off the loop
+                    request = yield Blocking(lambda: self._sign(params))
             except ParamValidationError as exc:
                 return CallResult(index, first, error=exc, attempts=attempts, pages=len(fetched),
                                   elapsed=time.perf_counter() - began if fetched else 0.0)
@@ -98,14 +100,21 @@ class _Caller:
                                   pages=len(fetched))
             params = following
 
+    def _sign_fast(self, params: Any) -> Any:
+        self._check(params)
+        return self.signer.sign_fast(self.operation, params)
+
     def _sign(self, params: Any) -> Any:
+        self._check(params)
+        return self.signer.sign(self.operation, params)
+
+    def _check(self, params: Any) -> None:
         if not isinstance(params, Mapping):
             raise ParamValidationError(
                 f"{self.signer.service}.{self.operation}: parameters must be an object (a dict), "
                 f"not {type(params).__name__}",
                 service=self.signer.service, operation=self.operation,
             )
-        return self.signer.sign(self.operation, params)
 
 
 def _prepare(

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from awspar._errors import ConfigurationError
 
-__all__ = ["key_lines"]
+__all__ = ["count_keys", "key_lines"]
 
 
 def key_lines(
@@ -30,6 +30,24 @@ def key_lines(
         return _decoded(lambda: sys.stdin.buffer, f"{option} standard input", kind, close=False)
     open(source, "rb").close()
     return _decoded(lambda: open(source, "rb"), f"{option} {source!r}", kind, close=True)
+
+
+def count_keys(source: str) -> int | None:
+    """How many keys the regular file ``source`` holds (its lines that are not blank), counted in
+    one pass over its bytes without keeping them; ``None`` for standard input or a pipe, which
+    can be read only once. For the progress bar's total and the choice of engine."""
+    import os
+    import stat
+
+    if source == "-":
+        return None
+    try:
+        if not stat.S_ISREG(os.stat(source).st_mode):
+            return None
+        with open(source, "rb") as stream:
+            return sum(1 for line in stream if line.strip(b"\r\n") and line.strip(b"\r\n") != codecs.BOM_UTF8)
+    except OSError:
+        return None  # reading the keys says what is wrong
 
 
 def _decoded(opener: Callable[[], BinaryIO], name: str, kind: str, *, close: bool) -> Iterator[str]:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from awspar._config import EngineConfig, RetryPolicy
 
 __all__ = [
-    "BedrockEndpointUrl", "Concurrency", "EndpointUrl", "MaxConcurrency", "Profile", "Region", "S3EndpointUrl",
-    "Timeout", "concurrency_value", "retries_option", "with_retry_options",
+    "BedrockEndpointUrl", "Concurrency", "EndpointUrl", "HedgeAfter", "MaxConcurrency", "Profile", "Region",
+    "S3EndpointUrl", "Timeout", "concurrency_value", "parse_hedge_after", "retries_option", "with_retry_options",
 ]
 
 
@@ -99,3 +99,37 @@ def with_retry_options(config: EngineConfig, retries: int | None, timeout: float
         config = config.with_(connect_timeout=min(config.connect_timeout, timeout),
                               read_timeout=min(config.read_timeout, timeout))
     return config.with_(retry=retry)
+
+
+#: ``--hedge-after 100ms|0.5s|p95``: when to send a second copy of a slow request.
+HedgeAfter = Annotated[
+    str | None,
+    typer.Option("--hedge-after", metavar="DELAY|pNN",
+                 help="Send a second copy of a request still unanswered after DELAY (100ms, 0.5s, 2) or after "
+                      "the run's NNth percentile latency (p95: once ten latencies are known); the first answer "
+                      "wins, the other is hung up on. Default: never. Not with --mode sequential."),
+]
+
+
+def parse_hedge_after(text: str | None) -> float | str | None:
+    """``"100ms"`` -> 0.1, ``"0.5s"`` / ``"0.5"`` -> 0.5, ``"p95"`` -> ``"p95"`` (as
+    :class:`~awspar.EngineConfig` takes it); :class:`~awspar.ConfigurationError` if it is neither."""
+    if text is None:
+        return None
+    from awspar._errors import ConfigurationError
+
+    value = text.strip().lower()
+    if value.startswith("p"):
+        number = value[1:]
+        if number.replace(".", "", 1).isdigit() and 0 < float(number) < 100:
+            return value
+    else:
+        scale = 0.001 if value.endswith("ms") else 1.0
+        number = value.removesuffix("ms").removesuffix("s").strip()
+        try:
+            seconds = float(number) * scale
+        except ValueError:
+            seconds = -1.0
+        if seconds > 0 and seconds != float("inf"):
+            return seconds
+    raise ConfigurationError(f"--hedge-after {text!r} is not a delay (100ms, 0.5s, 2) or a percentile (p95)")

@@ -12,12 +12,13 @@ import click
 from awspar._errors import AwsparError, ConfigurationError
 
 # Exit codes: 0 all good; 1 some work failed (partial results); 2 bad input or configuration;
-# 3 nothing could be reached or every call failed; 130 interrupted.
+# 3 nothing could be reached or every call failed; 130 interrupted; 143 terminated (SIGTERM).
 EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_FAILED = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process that SIGTERM ended
 
 _DEBUG = "awspar.debug"  # the key in click's context meta
 

@@ -17,7 +17,15 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from awspar._errors import DiskFull
-from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, plural
+from awspar.cli._output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    plural,
+)
 from awspar.cli._stream import CheckedStream
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,11 +79,12 @@ class S3Run:
     """Counts, the progress bar and the closing report of one run (see the module docstring)."""
 
     def __init__(self, bucket: str, mode: str, *, total: int | None, show_progress: bool, as_json: bool,
-                 report_stream: CheckedStream) -> None:
+                 report_stream: CheckedStream, quiet: bool = False) -> None:
         self.started = time.perf_counter()
         self.bucket = bucket
         self.mode = mode
         self.out = report_stream
+        self.quiet = quiet  # no summary line (failures and errors still)
         self.failures: list[tuple[str, str, str]] = []  # (key, code, message): the first FAILURES_LISTED
         self.ok = self.failed = self.skipped = self.bytes = self.skipped_bytes = self.requests = 0
         self.codes: Counter[str] = Counter()
@@ -162,9 +171,9 @@ class S3Run:
         if len(self.failures) < FAILURES_LISTED:
             self.failures.append((key, code, message))
 
-    def exit_code(self, *, interrupted: bool = False) -> int:
+    def exit_code(self, *, interrupted: bool = False, terminated: bool = False) -> int:
         if interrupted:
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         if self.stopped is not None and self.stopped[0] == DiskFull.code:  # the output cannot take more
             return EXIT_USAGE
         if self.stopped is not None:
@@ -196,18 +205,19 @@ class S3Run:
                 f"{_size(self.bytes)} in {wall:.2f} s ({_size(self.bytes / wall if wall else 0)}/s, "
                 f"{self.requests / wall if wall else 0:.0f} requests/s)")
 
-    def finish(self, *, interrupted: bool = False, empty_note: str | None = None) -> int:
+    def finish(self, *, interrupted: bool = False, terminated: bool = False, empty_note: str | None = None) -> int:
         """Write the report (the JSON totals, or the failures on stderr and the summary line) and
         the closing ``awspar: ...`` line when there is one; return the exit code."""
         wall = time.perf_counter() - self.started
-        code = self.exit_code(interrupted=interrupted)
+        code = self.exit_code(interrupted=interrupted, terminated=terminated)
         done = self.arrived + self.failed
         note = None
         if self.stopped is not None:
             why = describe(*self.stopped, self.bucket)
             note = f"the run stopped after {plural(done, 'object')}: {why}" if done else why
         elif interrupted:
-            note = f"interrupted: {self.summary(wall).split(';')[0]}; nothing partial was left behind"
+            how = "terminated (SIGTERM)" if terminated else "interrupted"
+            note = f"{how}: {self.summary(wall).split(';')[0]}; nothing partial was left behind"
         elif empty_note is not None and done == 0:
             note = empty_note
         if self.json is not None:
@@ -220,7 +230,8 @@ class S3Run:
             if self.failed > len(self.failures):
                 _say(f"... and {plural(self.failed - len(self.failures), 'more failure')}")
             try:
-                self.out.write(self.summary(wall) + "\n")
+                if not self.quiet:
+                    self.out.write(self.summary(wall) + "\n")
             except OSError:
                 raise ReportLost(self.out.describe()) from None
         if note is not None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from awspar._errors import AwsparError
 from awspar.cli._output import fail_for, start_debugging
@@ -42,6 +42,14 @@ class _App(TyperGroup):
             return super().invoke(ctx)
         except AwsparError as exc:
             fail_for(exc, ctx)
+
+
+class _Command(TyperCommand):
+    """A command whose usage line names its arguments as its help does: ``BUCKET [KEYS]...``
+    (typer marks required ones ``{BUCKET}``, a notation no other tool uses)."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [piece.replace("{", "").replace("}", "") for piece in super().collect_usage_pieces(ctx)]
 
 
 def _print_version(value: bool) -> None:
@@ -86,4 +94,7 @@ def build_app(command: str | None = None) -> typer.Typer:
     only = command_module(command) if command is not None else None
     for module_name in (only,) if only is not None else COMMAND_MODULES:
         importlib.import_module(module_name).register(app)
+    for info in app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = _Command
     return app

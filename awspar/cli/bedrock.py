@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
 
 def bedrock_command(
     prompt: Annotated[
-        str | None, typer.Argument(help="The prompt; '-' reads it from stdin (or use --prompt-file).")
+        str | None, typer.Argument(metavar="[PROMPT]", help="The prompt; '-' reads it from stdin (or use --prompt-file).")
     ] = None,
     prompt_file: Annotated[
         Path | None, typer.Option("--prompt-file", help="Read the prompt from this file.")
@@ -247,4 +247,8 @@ def timing_table(run: Any) -> None:
             str(call.attempts),
             note,
         )
-    Console(stderr=True, highlight=False).print(table)
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal:  # a file or a pipe: the whole table, not the first 80 columns of it
+        natural = Console(stderr=True, width=10_000).measure(table).maximum
+        console = Console(stderr=True, highlight=False, width=max(console.width, natural))
+    console.print(table)

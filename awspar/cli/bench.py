@@ -64,7 +64,7 @@ def _machine_line(document: dict[str, Any]) -> str:
 
 def bench_command(
     workloads: Annotated[
-        list[str] | None, typer.Argument(help="Workloads: cpu, sleep, s3, bedrock (default: all four).")
+        list[str] | None, typer.Argument(metavar="[WORKLOADS]...", help="Workloads: cpu, sleep, s3, bedrock (default: all four).")
     ] = None,
     modes: Annotated[
         str | None,
@@ -73,7 +73,9 @@ def bench_command(
     ] = None,
     n: Annotated[int | None, typer.Option("--n", min=1, help="Tasks / requests per workload (default: cpu 10, "
                                           "sleep 10, s3 10, bedrock 3).")] = None,
-    size: Annotated[int | None, typer.Option("--size", min=0, help="s3: bytes per object (default 102400).")] = None,
+    size: Annotated[
+        str | None, typer.Option("--size", help="s3: bytes per object: 1024, 4KiB, 1MB ... (default 100KiB).")
+    ] = None,
     fib: Annotated[int | None, typer.Option("--fib", min=1, max=40, help="cpu: the Fibonacci number each task "
                                             "computes (default 30; --quick 27).")] = None,
     sleep_s: Annotated[float | None, typer.Option("--sleep", min=0.0, help="sleep: seconds per task (default 1; "
@@ -108,6 +110,7 @@ def bench_command(
     from awspar.bench.output import to_json_dict, write_results
     from awspar.bench.runner import run_bench
     from awspar.bench.settings import IMAGE_FORMATS, BenchSettings
+    from awspar.cli.local import parse_size
     from awspar.testing.faults import parse_latency
 
     if image_format not in IMAGE_FORMATS:
@@ -117,7 +120,7 @@ def bench_command(
         settings = BenchSettings(
             workloads=tuple(workloads) if workloads else BenchSettings.workloads,
             modes=tuple(modes.split(",")) if modes is not None else None,
-            n=n, fib=fib, sleep_s=sleep_s, size=size, latency=latency,
+            n=n, fib=fib, sleep_s=sleep_s, size=None if size is None else parse_size(size), latency=latency,
             concurrency=concurrency, repeat=repeat, quick=quick, bucket=bucket, region=region, prefix=prefix,
             model=model,
         )

@@ -44,8 +44,8 @@ def register(app: typer.Typer) -> None:
 
 
 def call_command(
-    service: Annotated[str, typer.Argument(help="botocore service name, e.g. dynamodb, sqs, kms, sts.")],
-    operation: Annotated[str, typer.Argument(help="Operation, PascalCase or snake_case, e.g. GetItem.")],
+    service: Annotated[str, typer.Argument(metavar="SERVICE", help="botocore service name, e.g. dynamodb, sqs, kms, sts.")],
+    operation: Annotated[str, typer.Argument(metavar="OPERATION", help="Operation, PascalCase or snake_case, e.g. GetItem.")],
     params_from: Annotated[
         str | None, typer.Option("--params-from", metavar="FILE", help="Read one JSON object of parameters per "
                                  "line (JSON Lines) from FILE; '-' reads stdin. Blank lines are skipped.")

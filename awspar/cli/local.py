@@ -90,8 +90,14 @@ def local_command(
     DeleteItem), with signature checks, until Ctrl-C.
 
     Prints the environment (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
-    AWS_ENDPOINT_URL_DYNAMODB, test credentials, region) for boto3 and awspar: eval "$(awspar
-    local &)" or copy the lines.
+    AWS_ENDPOINT_URL_DYNAMODB, test credentials, region) as export lines for boto3 and awspar:
+    copy them into another shell, or, in the same shell:
+
+      awspar local > local.env &
+
+      until [ -s local.env ]; do sleep 0.1; done; . ./local.env
+
+    (eval "$(awspar local &)" never returns: the command substitution waits for the server to exit.)
     """
     try:
         from awspar.testing.bedrock_server import ANSWER_MODES

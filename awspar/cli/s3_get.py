@@ -4,8 +4,10 @@ Thin: it reads the arguments, calls :func:`awspar.s3.get_objects`, draws a progr
 terminal, and prints a summary (or one JSON report). Exit codes: 0 when every object arrived
 verified, 1 when some failed, 2 for bad usage or configuration (missing credentials included) and
 for an --out that cannot be written (read-only, or the disk filled up: the run stops at the first
-such error, with its report, naming the path), 3 when nothing could be reached (unreachable endpoint, no such bucket, access denied for all),
-130 when interrupted. Errors are one line each, without a traceback (``awspar --debug`` shows it).
+such error, with its report, naming the path), 3 when nothing could be reached (unreachable
+endpoint, no such bucket, access denied for all), 130 when interrupted (Ctrl-C), 143 when
+terminated (SIGTERM: cleaned up as for Ctrl-C). Errors are one line each, without a traceback
+(``awspar --debug`` shows it).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from awspar._errors import DiskFull, LocalFileError, ServiceError, TransportErro
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
 from awspar.cli._options import (
     Concurrency,
+    HedgeAfter,
     MaxConcurrency,
     Profile,
     Region,
     S3EndpointUrl,
     Timeout,
     concurrency_value,
+    parse_hedge_after,
     retries_option,
     with_retry_options,
 )
@@ -41,8 +45,8 @@ def register(app: typer.Typer) -> None:
 
 
 def s3_get_command(
-    bucket: Annotated[str, typer.Argument(help="The bucket to read from.")],
-    keys: Annotated[list[str] | None, typer.Argument(help="Keys to fetch (any number).")] = None,
+    bucket: Annotated[str, typer.Argument(metavar="BUCKET", help="The bucket to read from.")],
+    keys: Annotated[list[str] | None, typer.Argument(metavar="[KEYS]...", help="Keys to fetch (any number).")] = None,
     prefix: Annotated[
         str | None, typer.Option("--prefix", help="Also fetch every key under this prefix (listed as it goes).")
     ] = None,
@@ -64,11 +68,19 @@ def s3_get_command(
     max_concurrency: MaxConcurrency = 256,
     retries: retries_option(DEFAULT_CONFIG.retry) = None,
     timeout: Timeout = None,
+    hedge_after: HedgeAfter = None,
     region: Region = None,
     endpoint_url: S3EndpointUrl = None,
     profile: Profile = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON report (per-key status, bytes, timing, error code).")
+    ] = False,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress bar (there is one only when stderr is a terminal).")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line: only failures and errors "
+                                                 "(and the --json report) are printed; the exit code says the rest.")
     ] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace files that exist. Default: an existing file fails its "
@@ -111,6 +123,8 @@ def s3_get_command(
         fail("--stdout writes exactly one object: give one key and no --prefix or --keys-from")
     cluster = dask_scheduler(mode, scheduler)
     in_flight = concurrency_value(concurrency)
+    config = with_retry_options(DEFAULT_CONFIG.with_(concurrency=in_flight, max_concurrency=max_concurrency),
+                                retries, timeout).with_(hedge_after=parse_hedge_after(hedge_after))
     key_source, total = _keys(keys or [], keys_from)
     if mode == "auto":
         mode = auto_mode(total, prefix, in_flight)
@@ -119,11 +133,11 @@ def s3_get_command(
 
     data_out = CheckedStream() if stdout else None
     report_out = CheckedStream(sys.stderr.buffer, name="standard error") if stdout else CheckedStream()
-    show_progress = not stdout and not as_json and sys.stderr.isatty()
-    run = S3Run(bucket, mode, total=total, show_progress=show_progress, as_json=as_json, report_stream=report_out)
+    show_progress = not stdout and not as_json and not (quiet or no_progress) and sys.stderr.isatty()
+    run = S3Run(bucket, mode, total=total, show_progress=show_progress, as_json=as_json, report_stream=report_out,
+                quiet=quiet)
     _fetch(run, bucket, key_source, cluster, data_out, prefix=prefix, out=None if stdout else (out or "."),
-           mode=mode, config=with_retry_options(DEFAULT_CONFIG.with_(concurrency=in_flight, max_concurrency=max_concurrency),
-                                                retries, timeout),
+           mode=mode, config=config,
            region=region, endpoint_url=endpoint_url, profile=profile, overwrite=overwrite, skip_existing=skip_existing,
            empty_note=_empty_note(keys or [], keys_from, prefix))
 
@@ -133,27 +147,29 @@ def _fetch(run: Any, bucket: str, key_source: Iterator[str], cluster: Any, data_
     """Run the fetch into ``run``, the one place that turns how it ended into the report and the
     exit code: a listing that fails part-way, Ctrl-C and output that cannot be written included."""
     from awspar.cli._s3_run import ReportLost
+    from awspar.cli._signals import Terminated, terminate_as_interrupt
 
-    interrupted = False
+    interrupted = terminated = False
     try:
-        from awspar.engines import engine_for_run
-        from awspar.s3 import get_objects
+        with terminate_as_interrupt():
+            from awspar.engines import engine_for_run
+            from awspar.s3 import get_objects
 
-        out = options.pop("out")
-        # the run holds the engine, to show its adaptive limits (engine.limits) as it goes
-        engine, _ = engine_for_run(options["mode"], options["config"], None, region=options["region"],
-                                   endpoint_url=options["endpoint_url"], profile=options["profile"])
-        run.limits = engine.limits
-        results = get_objects(bucket, key_source, out_dir=out, on_progress=run.on_bytes, engine=engine, **options)
-        try:
-            with run, cluster:
-                for result in results:
-                    run.add(result, output_error=_write_data(data_out, result))
-        finally:
-            results.close()  # on any way out: cancels what is in flight, removes temporary files
-            engine.close()
-    except KeyboardInterrupt:
-        interrupted = True
+            out = options.pop("out")
+            # the run holds the engine, to show its adaptive limits (engine.limits) as it goes
+            engine, _ = engine_for_run(options["mode"], options["config"], None, region=options["region"],
+                                       endpoint_url=options["endpoint_url"], profile=options["profile"])
+            run.limits = engine.limits
+            results = get_objects(bucket, key_source, out_dir=out, on_progress=run.on_bytes, engine=engine, **options)
+            try:
+                with run, cluster:
+                    for result in results:
+                        run.add(result, output_error=_write_data(data_out, result))
+            finally:
+                results.close()  # on any way out: cancels what is in flight, removes temporary files
+                engine.close()
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+        interrupted, terminated = True, isinstance(exc, Terminated)
     except DiskFull as exc:  # the key that hit it failed; the ones after it were not fetched
         run.stop(DiskFull.code, str(exc))
     except LocalFileError as exc:  # --out cannot be written: nothing was sent
@@ -167,7 +183,7 @@ def _fetch(run: Any, bucket: str, key_source: Iterator[str], cluster: Any, data_
     except OSError as exc:
         fail(f"cannot write: {exc.strerror or exc}", EXIT_USAGE)
     try:
-        code = run.finish(interrupted=interrupted, empty_note=empty_note)
+        code = run.finish(interrupted=interrupted, terminated=terminated, empty_note=empty_note)
     except ReportLost as exc:
         fail(f"cannot write the report: {exc}", EXIT_PARTIAL)
     raise typer.Exit(code)
@@ -197,7 +213,7 @@ def _write_data(data_out: Any, result: Any) -> str | None:
 
 def _keys(keys: list[str], keys_from: str | None) -> tuple[Iterator[str], int | None]:
     """The keys to fetch, lazily, and how many when that is known up front."""
-    from awspar.cli._keys_file import key_lines
+    from awspar.cli._keys_file import count_keys, key_lines
     from awspar.s3.keys import keys_from_lines
 
     lines = None
@@ -212,4 +228,7 @@ def _keys(keys: list[str], keys_from: str | None) -> tuple[Iterator[str], int | 
         if lines is not None:
             yield from keys_from_lines(lines)
 
-    return chained(), None if keys_from is not None else len(keys)
+    if keys_from is None:
+        return chained(), len(keys)
+    counted = count_keys(keys_from)  # an upper bound: a key named twice is fetched once
+    return chained(), None if counted is None else len(keys) + counted

@@ -28,8 +28,8 @@ def register(app: typer.Typer) -> None:
 
 
 def s3_put_command(
-    bucket: Annotated[str, typer.Argument(help="The bucket to write to.")],
-    paths: Annotated[list[str], typer.Argument(help="Files and directories to upload (a directory: every file "
+    bucket: Annotated[str, typer.Argument(metavar="BUCKET", help="The bucket to write to.")],
+    paths: Annotated[list[str], typer.Argument(metavar="PATHS...", help="Files and directories to upload (a directory: every file "
                                                      "under it, keyed by its path relative to the directory).")],
     prefix: Annotated[str, typer.Option("--prefix", help="Put this in front of every key (e.g. '2026/12/').")] = "",
     mode: Annotated[

@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
 
 
 def sign_command(
-    service: Annotated[str, typer.Argument(help="botocore service name, e.g. s3, sqs, bedrock-runtime.")],
-    operation: Annotated[str, typer.Argument(help="Operation, PascalCase or snake_case, e.g. GetObject.")],
+    service: Annotated[str, typer.Argument(metavar="SERVICE", help="botocore service name, e.g. s3, sqs, bedrock-runtime.")],
+    operation: Annotated[str, typer.Argument(metavar="OPERATION", help="Operation, PascalCase or snake_case, e.g. GetObject.")],
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -69,10 +69,12 @@ def sign_command(
         fail("--expires applies to --presign only")
     signer = Signer(service, region=region, endpoint_url=endpoint_url, profile=profile)
     params = parse_params(param or [], signer.operation_model(operation).input_shape)
+    request = signer.sign(operation, params)
     if presign:
+        if request.body or request.method == "POST":  # a URL carries no body: it would be dropped
+            fail(f"--presign: {operation} sends a {request.method} with a body, which a presigned URL cannot "
+                 "carry; sign it without --presign (--curl or --json)")
         request = signer.presign(operation, params, expires_in=_DEFAULT_EXPIRES if expires is None else expires)
-    else:
-        request = signer.sign(operation, params)
     if as_curl:
         typer.echo(curl_command(request.method, request.url, request.headers, request.body))
     elif presign and not as_json:
@@ -93,6 +95,8 @@ def parse_params(items: list[str], input_shape: Any) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             fail(f"--param {item!r}: expected Key=Value")
+        if key in params:  # the last one winning silently hides a typo
+            fail(f"--param {key} is given twice; give each parameter once (a list is one JSON value: {key}='[...]')")
         shape = members.get(key)
         type_name = shape.type_name if shape is not None else None
         text = raw

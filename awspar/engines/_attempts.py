@@ -55,6 +55,7 @@ __all__ = [
     "RunWindow",
     "cancelled_error",
     "describe_failure",
+    "empty_by_range",
     "error_code",
     "is_throttling",
     "load_callable",
@@ -197,6 +198,19 @@ def error_code(status: int, headers: Mapping[str, str], body: bytes) -> str | No
     if match is None:
         return None
     return match.group(1).decode("utf-8", "replace").rpartition("#")[2]
+
+
+def empty_by_range(status: int, headers: Mapping[str, str]) -> bool:
+    """True for a 206 whose ``Content-Range`` says the object is empty (``bytes */0``, or any total
+    of 0): some S3-compatible servers answer a range of an empty object so, with a Content-Length
+    the body never fills. The total is trusted: there is no body to wait for (a driver closes the
+    connection instead of reading it, and the response is empty)."""
+    if status != 206:
+        return False
+    for name, value in headers.items():
+        if name.lower() == "content-range":
+            return value.strip().rpartition("/")[2].strip() == "0"
+    return False
 
 
 def is_throttling(status: int, headers: Mapping[str, str], body: bytes) -> bool:

@@ -61,6 +61,10 @@ class ClusterProcess:
             [sys.executable, "-m", __name__, "--workers", str(self.workers), "--threads", str(self.threads),
              "--memory-limit", self.memory_limit],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+            # Its own session: a Ctrl-C at the terminal reaches the parent only, which stops the
+            # cluster in order (else the scheduler and every worker print a KeyboardInterrupt
+            # traceback, and die before the parent's clean-up can reach them).
+            start_new_session=True,
         )
         self._child = child
         try:

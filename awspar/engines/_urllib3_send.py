@@ -39,7 +39,7 @@ from awspar._errors import (
     TransportError,
 )
 from awspar._models import FileSink, SinkFile
-from awspar.engines._attempts import Outcome, describe_failure
+from awspar.engines._attempts import Outcome, describe_failure, empty_by_range
 
 __all__ = ["CHUNK_SIZE", "CancelToken", "make_pool", "send_once"]
 
@@ -175,6 +175,9 @@ def send_once(
             return Outcome.failed(start, CancelledError("cancelled"))
         status = response.status
         resp_headers = dict(response.headers)
+        if empty_by_range(status, resp_headers):  # nothing to read, whatever Content-Length says
+            _abort(response)
+            return Outcome(start, time.perf_counter(), status, resp_headers, b"", None, first_byte)
         expected = _expected_length(method, status, resp_headers)
         target = None if sink is None else FileSink(*sink)
         if target is None or target.in_memory(status, expected):

@@ -50,6 +50,7 @@ from awspar.engines._attempts import (
     RunPolicy,
     RunWindow,
     describe_failure,
+    empty_by_range,
 )
 from awspar.engines.base import Accept, Engine, RaceResult, RaceTally
 
@@ -427,6 +428,9 @@ class _Sender:
                 first_byte = time.perf_counter()
                 status = response.status
                 headers = dict(response.headers)
+                if empty_by_range(status, headers):  # nothing to read, whatever Content-Length says
+                    response.close()
+                    return Outcome(start, time.perf_counter(), status, headers, b"", None, first_byte)
                 expected = _expected_length(method, status, response.content_length)
                 path = None
                 if sink is None or sink.in_memory(status, expected):

@@ -52,8 +52,13 @@ def _worker_main(
     """A worker: receive tasks ``(_TASK, id, request tuple, sink)`` and answer ``(id, True,
     outcome tuple)`` from a thread pool sharing one urllib3 pool, after the ``postprocess`` step
     if any; ``(_CANCEL, id)`` aborts that attempt wherever it is (even before its first byte).
-    Exits when the parent says so or goes away."""
+    Exits when the parent says so or goes away. Ignores SIGINT: Ctrl-C reaches the whole
+    process group, and it is the parent that stops the run (and its workers), without a
+    KeyboardInterrupt traceback from each worker."""
+    import signal
     from concurrent.futures import ThreadPoolExecutor
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     from awspar.engines._attempts import Postprocess
     from awspar.engines._urllib3_send import CancelToken, make_pool, send_once

@@ -19,7 +19,8 @@ each one completes. How it goes, per key:
    hashed while its later parts still download (:mod:`awspar.s3.filecheck`).
 4. **Written safely.** Into a temporary file beside the target (``.awspar-*.tmp``), renamed over
    the target only once complete and verified. A failure, a cancellation or Ctrl-C leaves no
-   partial or temporary file. Keys are mapped to paths by :mod:`awspar.s3.paths` (traversal
+   partial or temporary file; those a killed run left (its process gone) are removed by the next
+   run that writes into their directory (:mod:`awspar.s3.tempfiles`). Keys are mapped to paths by :mod:`awspar.s3.paths` (traversal
    keys are refused per key, never escaped).
 
 Each key is fetched once per call, however many times it is named, or named and listed too.
@@ -92,6 +93,7 @@ from awspar.s3.integrity import (
 )
 from awspar.s3.keys import ObjectRef, alist_pages, list_pages
 from awspar.s3.paths import KeyPathError, is_folder_marker, key_to_path, prepare_parent
+from awspar.s3.tempfiles import StaleSweep, temp_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from awspar.engines.base import Engine
@@ -105,8 +107,6 @@ MiB = 1024 * 1024
 _MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
 #: Presigned URLs live this long; the engine re-signs any that would expire before being sent.
 _PRESIGN_EXPIRES = 3600
-#: The temporary files' names start with this (then the process id): ``.awspar-<pid>-<random>.tmp``.
-TEMP_PREFIX = ".awspar-"
 # Into a file, a first answer of at most this many bytes is held in memory until verified.
 _IN_MEMORY = 1 * MiB
 # Files below this size are verified inline, larger ones on a helper thread (the loop keeps going).
@@ -131,8 +131,12 @@ class ObjectResult:
     ``skip_existing``) are ``ok`` with no bytes. ``path`` is the file written (directory mode),
     ``data`` the bytes (memory mode). On failure ``error_code`` is AWS's code (``NoSuchKey``...)
     or awspar's (``UnsafeKey``, ``FileExists``, ``IncompleteBodyError``, ``ChecksumMismatch``...)
-    and ``error`` a one-line message without secrets. ``elapsed`` is seconds from the first
-    request to the result; ``spans`` every HTTP attempt made for this key.
+    and ``error`` a one-line message without secrets. ``spans`` holds every HTTP attempt made for
+    this key. Two times, in seconds, up to the result: ``elapsed`` from the moment its first
+    request was sent (the request time: backoffs and later parts included, not the wait for a
+    free connection before it), ``wall_since_submit`` from the moment the fetch took the key up
+    (``elapsed`` plus the time it waited in the client's queue for a slot; ``elapsed`` is 0 when
+    no request was sent).
     """
 
     key: str
@@ -147,6 +151,7 @@ class ObjectResult:
     skipped: bool = False
     elapsed: float = 0.0
     spans: tuple[Span, ...] = field(default=(), repr=False)
+    wall_since_submit: float = 0.0
 
     @property
     def requests(self) -> int:
@@ -158,7 +163,8 @@ class ObjectResult:
         return {
             "key": self.key, "ok": self.ok, "size": self.size, "path": self.path, "skipped": self.skipped,
             "error_code": self.error_code, "error": self.error, "verified": list(self.verified),
-            "notes": list(self.notes), "elapsed": round(self.elapsed, 6), "requests": self.requests,
+            "notes": list(self.notes), "elapsed": round(self.elapsed, 6),
+            "wall_since_submit": round(self.wall_since_submit, 6), "requests": self.requests,
         }
 
 
@@ -184,6 +190,18 @@ class _Object:
     check: FileCheck | None = None  # file mode, in parts: the verification running beside them
     existing: int | None = None  # skip_existing: the size of the file already there, to compare
     replace: bool = False  # commit over the file there (overwrite, or an existing file that differed)
+
+    def times(self) -> dict[str, float]:
+        """``elapsed`` (from the first request sent) and ``wall_since_submit``, as of now."""
+        now = time.perf_counter()
+        since_submit = now - self.started
+        if not self.spans:
+            return {"elapsed": 0.0, "wall_since_submit": since_submit}
+        # perf_counter is system-wide on Linux (worker processes share it); a cluster worker's is
+        # not, so the request time is kept within [0, the wall time]
+        first_sent = min(span.start for span in self.spans)
+        return {"elapsed": max(0.0, min(since_submit, now - first_sent)),
+                "wall_since_submit": since_submit}
 
     def sink(self, offset: int, memory_limit: int = 0) -> FileSink | None:
         return None if self.tmp is None else FileSink(self.tmp, offset, memory_limit)
@@ -217,6 +235,7 @@ class _Fetcher:
         self.skip_existing = skip_existing
         self.verify_checksums = verify_checksums
         self.on_progress = on_progress
+        self.stale = StaleSweep()
         #: Set when a key failed for a full disk: the keys after it are not fetched.
         self.disk_full = False
         mask = os.umask(0)
@@ -299,12 +318,11 @@ class _Fetcher:
             else:
                 data = b"".join(obj.chunks[offset] for offset in sorted(obj.chunks))
             return ObjectResult(ref.key, True, size, obj.path, data, verified=verification.checked,
-                                notes=verification.notes, elapsed=time.perf_counter() - obj.started,
-                                spans=tuple(obj.spans))
+                                notes=verification.notes, spans=tuple(obj.spans), **obj.times())
         except (_Failed, LocalFileError) as exc:
             self.disk_full = self.disk_full or exc.code == DiskFull.code
             return ObjectResult(ref.key, False, 0, obj.path, error_code=exc.code, error=exc.message,
-                                elapsed=time.perf_counter() - obj.started, spans=tuple(obj.spans))
+                                spans=tuple(obj.spans), **obj.times())
         finally:
             if obj.check is not None:
                 obj.check.stop()
@@ -339,7 +357,9 @@ class _Fetcher:
             error = local_file_error(exc.filename or os.path.dirname(path), exc)
             return ObjectResult(key, False, error_code=error.code, error=f"{key!r}: {error}")
         # Named, not made: the engine creates it only for a body too large to hold (see first_job).
-        obj.path, obj.tmp = path, os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}.tmp")
+        directory = os.path.dirname(path)
+        self.stale.sweep(directory)  # what a killed run left here
+        obj.path, obj.tmp = path, os.path.join(directory, temp_name())
         return obj
 
     def _kept(self, obj: _Object) -> Generator[Step, Any, ObjectResult | None]:

@@ -77,9 +77,10 @@ class FastJsonSigner:
         self._seconds = SigningSeconds(credentials)
         self._lock = threading.Lock()
 
-    def sign(self, operation: str, params: dict[str, Any]) -> Lifted | None:
+    def sign(self, operation: str, params: dict[str, Any], *, calibrate: bool = True) -> Lifted | None:
         """The signed request for ``operation`` (PascalCase) with ``params``, or ``None`` when it
-        is not one this path serves. Raises botocore's ``ParamValidationError`` like a call would."""
+        is not one this path serves (nor, with ``calibrate=False``, one whose template is still to
+        be learnt from botocore). Raises botocore's ``ParamValidationError`` like a call would."""
         if self._credentials is None:
             return None
         members = self._members.get(operation, _UNKNOWN)
@@ -91,7 +92,7 @@ class FastJsonSigner:
         key = (operation, state.access_key, *(_hashable(params.get(m)) for m in members))
         template = self._templates.get(key)
         if template is None:
-            if key in self._templates:
+            if key in self._templates or not calibrate:
                 return None
             return self._calibrate(key, operation, params)
         trace = _trace_header()

@@ -71,6 +71,8 @@ BLOCK_SIZE = 4096
 CHUNK_SIZE = 64 * BLOCK_SIZE  # 256 KiB: bodies larger than this are streamed in chunks
 PART_SIZE = 8 * 1024 * 1024  # generated objects above this get a multipart-style ETag
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's: every part of a multipart upload but the last
+#: Seconds an ``empty_range="206"`` answer keeps its connection open without its promised byte.
+EMPTY_RANGE_HOLD = 30.0
 _XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _LAST_KEY = "\U0010ffff"  # sorts after any key: "resume after everything under this prefix"
@@ -289,6 +291,9 @@ class ObjectServer(LocalEndpoint):
     ``verify=False`` accepts unsigned requests. ``behaviour`` sets latency and faults.
     ``process=True`` serves from a spawned child process (stats are then read over HTTP, and
     :meth:`put` / :meth:`create_bucket` are not available: seed through ``buckets``).
+    ``empty_range="206"`` answers a ranged GET of an empty object as some S3-compatible servers
+    do instead of S3's 416: 206 with ``Content-Range: bytes */0`` and a ``Content-Length: 1`` whose
+    byte never comes (the connection stays open, silent, for :data:`EMPTY_RANGE_HOLD` seconds).
     """
 
     signing_name = "s3"
@@ -303,8 +308,12 @@ class ObjectServer(LocalEndpoint):
         port: int = 0,
         process: bool = False,
         min_part_size: int = MIN_PART_SIZE,
+        empty_range: str = "416",
     ) -> None:
+        if empty_range not in ("416", "206"):
+            raise ValueError(f"empty_range is '416' (as S3) or '206', not {empty_range!r}")
         super().__init__(behaviour=behaviour, verify=verify, host=host, port=port, process=process)
+        self.empty_range = empty_range
         self._buckets: dict[str, _Bucket] = {}
         self._uploads: dict[str, MultipartUpload] = {}
         self._last_request_id = 0
@@ -471,6 +480,8 @@ class ObjectServer(LocalEndpoint):
             return self._error(request, "PreconditionFailed")
 
         status, start, end = _parse_range(request.headers.get("Range"), size)
+        if status == 416 and size == 0 and self.empty_range == "206" and not is_head:
+            return await self._promise_an_empty_range(request, headers)
         if status == 416:
             return self._error(request, "InvalidRange")
         if status == 206:
@@ -496,6 +507,14 @@ class ObjectServer(LocalEndpoint):
         response.content_length = end - start
         return await self.stream(request, response, chunks,
                                  truncate_after=(end - start) // 2 if truncate else None)
+
+    async def _promise_an_empty_range(self, request: web.BaseRequest, headers: dict[str, str]) -> web.StreamResponse:
+        """206 of an empty object with a Content-Length its body never fills (see ``empty_range``)."""
+        headers.update({"Content-Range": "bytes */0", "Content-Length": "1"})
+        response = web.StreamResponse(status=206, headers=headers)
+        await response.prepare(request)
+        await asyncio.sleep(EMPTY_RANGE_HOLD)
+        return response
 
     def _put_object(self, request: web.BaseRequest, bucket: _Bucket, key: str, body: bytes) -> web.Response:
         self.count("PutObject")
