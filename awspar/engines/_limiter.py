@@ -7,8 +7,9 @@ service's throttling answer as the loss signal:
 - **slow start**: until the first throttle, each success adds 1 (the limit doubles every round
   trip), from :data:`INITIAL_LIMIT`;
 - **additive increase**: after it, each success adds ``1 / limit`` (about +1 per round trip),
-  and only while the limit is in use (at least half of it in flight: a client that cannot fill
-  its limit learns nothing about the service); back at the limit that was last throttled, a
+  and only while the limit is in use (all of it in flight, as TCP validates its window: a
+  client that cannot fill its limit learns nothing about the service, and a limit grown past
+  what was used would let a burst out later); back at the limit that was last throttled, a
   third of that for a few windows (CUBIC's plateau: probe gently where the service said no),
   and twice as much after every 4 windows with no throttle, up to 16 per window (CUBIC's convex
   growth far from the last throttle: a capacity that doubles is found in tens of round trips);
@@ -245,7 +246,7 @@ class AdaptiveLimit:
             elif answer == "ok":
                 self.answered += 1
                 # no growth from the rest of a window already cut (TCP's fast recovery)
-                if permit.seq >= self._recover and in_flight * 2 >= self._limit:
+                if permit.seq >= self._recover and in_flight >= self.limit:
                     self._limit = min(float(self.maximum), self._limit + self._step())
             self._sample()
             self._wake()
