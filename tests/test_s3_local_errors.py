@@ -20,7 +20,8 @@ import boto3
 import pytest
 
 from awspar import DiskFull, EngineConfig, LocalFileError
-from awspar.s3 import TEMP_PREFIX, get_objects
+from awspar.s3 import get_objects
+from awspar.s3.tempfiles import TEMP_PREFIX
 from awspar.testing import TEST_CREDENTIALS, GeneratedBucket, ObjectServer
 
 SPEC = GeneratedBucket(20, 4096)
