@@ -39,14 +39,16 @@ def session():  # type: ignore[no-untyped-def]
     return boto3.Session(**TEST_CREDENTIALS.boto3_kwargs())
 
 
-def _temp_files_fail(monkeypatch: pytest.MonkeyPatch, from_number: int, fail: Callable[[], int] | None = None) -> None:
-    """From the ``from_number``-th temporary file opened on: open ``/dev/full`` instead (or call
-    ``fail`` for an OSError of another kind)."""
+def _temp_files_fail(monkeypatch: pytest.MonkeyPatch, root, from_number: int,  # type: ignore[no-untyped-def]
+                     fail: Callable[[], int] | None = None) -> None:
+    """From the ``from_number``-th temporary file opened under ``root`` on: open ``/dev/full``
+    instead (or call ``fail`` for an OSError of another kind)."""
     real_open = os.open
     opened = [0]
 
     def redirected(path, flags, mode=0o777, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if os.path.basename(os.fspath(path)).startswith(TEMP_PREFIX):
+        name = os.fspath(path)
+        if name.startswith(str(root)) and os.path.basename(name).startswith(TEMP_PREFIX):
             opened[0] += 1
             if opened[0] >= from_number:
                 if fail is not None:
@@ -65,7 +67,7 @@ def _temp_files(root) -> list[str]:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("mode", ["sequential", "threads", "async"])
 def test_a_full_disk_stops_the_run(server, session, tmp_path, monkeypatch, mode) -> None:
     server.reset_stats()
-    _temp_files_fail(monkeypatch, from_number=3)
+    _temp_files_fail(monkeypatch, tmp_path, from_number=3)
     seen = []
     with pytest.raises(DiskFull) as stopped:
         for result in get_objects("gen", KEYS, out_dir=tmp_path, mode=mode, config=EngineConfig(concurrency=2),
@@ -75,14 +77,16 @@ def test_a_full_disk_stops_the_run(server, session, tmp_path, monkeypatch, mode)
     assert len(full) == 1 and full[0].requests == 1  # not retried
     assert "no space left on the device [ENOSPC]" in full[0].error and TEMP_PREFIX in full[0].error
     assert "the keys after it were not fetched" in str(stopped.value)
-    assert sum(r.ok for r in seen) >= 2 and len(seen) <= 4
+    # in order one at a time; with two in flight the second may still be landing when the third fails
+    assert sum(r.ok for r in seen) == 2 if mode == "sequential" else 1 <= sum(r.ok for r in seen) <= 3
+    assert len(seen) <= 4
     assert server.stats()["operations"]["GetObject"] <= 5  # the other 15 keys were never asked for
     assert not _temp_files(tmp_path)
 
 
 @pytest.mark.timeout(60)
 def test_too_many_open_files_says_to_lower_the_concurrency_and_is_not_retried(server, session, tmp_path, monkeypatch) -> None:
-    _temp_files_fail(monkeypatch, from_number=1, fail=lambda: errno.EMFILE)
+    _temp_files_fail(monkeypatch, tmp_path, from_number=1, fail=lambda: errno.EMFILE)
     results = list(get_objects("gen", KEYS[:3], out_dir=tmp_path, mode="threads", session=session,
                                endpoint_url=server.url))
     assert [r.error_code for r in results] == ["LocalFileError"] * 3  # the run goes on: only the disk filling up stops it
@@ -134,12 +138,12 @@ def test_cli_full_disk_stops_with_the_report_saying_why(server, tmp_path, monkey
 
     for name, value in {**TEST_CREDENTIALS.env(), "AWS_ENDPOINT_URL": server.url}.items():
         monkeypatch.setenv(name, value)
-    _temp_files_fail(monkeypatch, from_number=3)
+    _temp_files_fail(monkeypatch, tmp_path, from_number=3)
     result = CliRunner().invoke(build_app("s3-get"), ["s3-get", "gen", *KEYS, "--out", str(tmp_path), "--json",
                                                       "--mode", "sequential"])
     assert result.exit_code == 2, result.output
     report = json.loads(result.stdout)
-    assert report["ok"] == 2 and report["error_codes"] == {"DiskFull": 1} and len(report["objects"]) == 3
+    assert report["ok"] == 2 and report["error_codes"] == {"DiskFull": 1} and len(report["objects"]) == 3, report
     assert report["stopped"]["error_code"] == "DiskFull"
     assert "no space left on the device" in report["stopped"]["error"] and "not fetched" in report["stopped"]["error"]
     assert not _temp_files(tmp_path)

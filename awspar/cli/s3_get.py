@@ -93,6 +93,12 @@ def s3_get_command(
                                                    "different file is fetched again. A re-run picks up where it "
                                                    "stopped. Not with --overwrite.")
     ] = False,
+    fsync: Annotated[
+        str, typer.Option("--fsync", metavar="always|large|never",
+                          help="Flush each file to the disk before it is renamed into place: large (objects of "
+                               "1 MiB or more), always, or never (after a power loss a file may then be there "
+                               "and empty).")
+    ] = "large",
 ) -> None:
     """Fetch objects of BUCKET in parallel: presigned GETs, large objects in parallel ranges, each
     file verified (length, MD5/ETag or the object's checksum) and renamed into place only when
@@ -117,6 +123,8 @@ def s3_get_command(
         fail("choose one of --out and --stdout")
     if overwrite and skip_existing:
         fail("choose one of --overwrite and --skip-existing")
+    if fsync not in ("always", "large", "never"):
+        fail(f"--fsync is always, large or never, not {fsync!r}")
     if not keys and prefix is None and keys_from is None:
         fail("nothing to fetch: give KEYS, --prefix or --keys-from")
     if stdout and (prefix is not None or keys_from is not None or len(keys or []) != 1):
@@ -139,7 +147,7 @@ def s3_get_command(
     _fetch(run, bucket, key_source, cluster, data_out, prefix=prefix, out=None if stdout else (out or "."),
            mode=mode, config=config,
            region=region, endpoint_url=endpoint_url, profile=profile, overwrite=overwrite, skip_existing=skip_existing,
-           empty_note=_empty_note(keys or [], keys_from, prefix))
+           fsync=fsync, empty_note=_empty_note(keys or [], keys_from, prefix))
 
 
 def _fetch(run: Any, bucket: str, key_source: Iterator[str], cluster: Any, data_out: Any, *, empty_note: str,

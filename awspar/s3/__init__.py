@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import DiskFull, LocalFileError, ServiceError, local_file_error
+from awspar._errors import ConfigurationError, DiskFull, LocalFileError, ServiceError, local_file_error
 from awspar._models import FileSink, RawResponse, SignedRequest, SinkFile, Span
 from awspar.engines._attempts import Job
 from awspar.engines.plan import (
@@ -93,7 +93,7 @@ from awspar.s3.integrity import (
 )
 from awspar.s3.keys import ObjectRef, alist_pages, list_pages
 from awspar.s3.paths import KeyPathError, is_folder_marker, key_to_path, prepare_parent
-from awspar.s3.tempfiles import StaleSweep, temp_name
+from awspar.s3.tempfiles import TEMP_PREFIX, StaleSweep, temp_name  # noqa: F401 - TEMP_PREFIX: still public here
 
 if TYPE_CHECKING:  # pragma: no cover
     from awspar.engines.base import Engine
@@ -116,6 +116,9 @@ _ERROR_BODY_MAX = 64 * 1024
 _CLEANUP_WAIT = 30.0
 # Results waiting for the caller of the sync API at most (the fetch pauses past that).
 _HANDOFF = 64
+#: ``fsync="large"`` flushes files of at least this many bytes to the disk before linking them.
+FSYNC_THRESHOLD = 1 * MiB
+_FSYNC_CHOICES = ("always", "large", "never")
 
 #: ``on_progress(key, nbytes)``: ``nbytes`` more bytes of ``key`` have landed (per response).
 Progress = Callable[[str, int], None]
@@ -222,7 +225,7 @@ class _Fetcher:
     def __init__(
         self, bucket: str, signer: Signer, *, out_dir: str | None, presigned: bool,
         part_size: int, threshold: int, overwrite: bool, skip_existing: bool, verify_checksums: bool,
-        on_progress: Progress | None,
+        on_progress: Progress | None, fsync: str = "large",
     ) -> None:
         self.bucket = bucket
         self.signer = signer
@@ -235,6 +238,7 @@ class _Fetcher:
         self.skip_existing = skip_existing
         self.verify_checksums = verify_checksums
         self.on_progress = on_progress
+        self.fsync = fsync
         self.stale = StaleSweep()
         #: Set when a key failed for a full disk: the keys after it are not fetched.
         self.disk_full = False
@@ -314,7 +318,15 @@ class _Fetcher:
                 raise _Failed("ChecksumMismatch", f"{ref.key!r}: {verification.error}")
             data = None
             if obj.tmp is not None:
+                self._write_held(obj)
+                durable = self.fsync == "always" or (self.fsync == "large" and size >= FSYNC_THRESHOLD)
+                if durable:  # on disk before it has a name that --skip-existing would trust
+                    tmp = obj.tmp
+                    yield Blocking(lambda: _fsync(tmp))
                 self._commit(obj)
+                if durable:  # and the name itself
+                    directory = os.path.dirname(obj.path or "")
+                    yield Blocking(lambda: _fsync(directory))
             else:
                 data = b"".join(obj.chunks[offset] for offset in sorted(obj.chunks))
             return ObjectResult(ref.key, True, size, obj.path, data, verified=verification.checked,
@@ -532,15 +544,19 @@ class _Fetcher:
         if self.on_progress is not None:
             self.on_progress(key, _length_of(response))
 
-    def _commit(self, obj: _Object) -> None:
-        """Write the verified bytes held in memory to the temporary file, or give the one the
-        engine wrote its final mode; then link it onto its target (never clobbering unless
-        overwriting)."""
-        assert obj.tmp is not None and obj.path is not None
+    def _write_held(self, obj: _Object) -> None:
+        """Write the verified bytes held in memory to the temporary file (larger bodies are in it
+        already: the engine wrote them)."""
+        assert obj.tmp is not None
         if obj.chunks:
             with SinkFile(obj.tmp, mode=self.file_mode, exclusive=True) as file:
                 for offset in sorted(obj.chunks):
                     file.write(obj.chunks[offset])
+
+    def _commit(self, obj: _Object) -> None:
+        """Give the complete temporary file its final mode and link it onto its target (never
+        clobbering unless overwriting)."""
+        assert obj.tmp is not None and obj.path is not None
         try:
             self._link(obj)
         except OSError as exc:
@@ -567,6 +583,18 @@ class _Fetcher:
                 return
             os.unlink(obj.tmp)
         obj.tmp = None
+
+
+def _fsync(path: str) -> None:
+    """Flush ``path`` (a file, or a directory's entries) to the disk."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise local_file_error(path, exc) from None
 
 
 def _length_of(response: RawResponse) -> int:
@@ -769,6 +797,7 @@ async def aget_objects(
     multipart_threshold: int = 16 * MiB,
     verify_checksums: bool = True,
     on_progress: Progress | None = None,
+    fsync: str = "large",
 ) -> AsyncIterator[ObjectResult]:
     """Async twin of :func:`get_objects` (same arguments; ``mode`` defaults to ``"async"``).
 
@@ -785,6 +814,7 @@ async def aget_objects(
         signer=signer, session=session, region=region, endpoint_url=endpoint_url, profile=profile,
         presigned=presigned, skip_existing=skip_existing, overwrite=overwrite, part_size=part_size,
         multipart_threshold=multipart_threshold, verify_checksums=verify_checksums, on_progress=on_progress,
+        fsync=fsync,
     )
     try:
         if engine.native_async:
@@ -827,6 +857,7 @@ def get_objects(
     multipart_threshold: int = 16 * MiB,
     verify_checksums: bool = True,
     on_progress: Progress | None = None,
+    fsync: str = "large",
 ) -> Iterator[ObjectResult]:
     """Fetch ``keys`` (and/or everything under ``prefix``) of ``bucket``; yield an
     :class:`ObjectResult` per key as each completes.
@@ -849,6 +880,10 @@ def get_objects(
       in parallel ``part_size`` ranges (8 MiB and 16 MiB by default, as the S3 guidelines advise).
     - ``verify_checksums``: ask for the object's own checksum when its ETag is no MD5.
     - ``on_progress(key, nbytes)``: called as bytes land (per response, parts included).
+    - ``fsync``: when a file is flushed to the disk before it is linked into place (and its
+      directory after): ``"large"`` (default) for objects of :data:`FSYNC_THRESHOLD` (1 MiB) or
+      more, ``"always"``, or ``"never"`` (the operating system writes it back when it will: after
+      a power loss, a file may be there and empty).
 
     Stopping the iteration early, or Ctrl-C, cancels what is in flight and removes its
     temporary files.
@@ -863,6 +898,7 @@ def get_objects(
         signer=signer, session=session, region=region, endpoint_url=endpoint_url, profile=profile,
         presigned=presigned, skip_existing=skip_existing, overwrite=overwrite, part_size=part_size,
         multipart_threshold=multipart_threshold, verify_checksums=verify_checksums, on_progress=on_progress,
+        fsync=fsync,
     )
     if engine.native_async:
         results = _on_loop_thread(lambda: _arun_on_loop(fetcher, engine, keys, prefix, workers), engine)
@@ -876,13 +912,15 @@ def _prepare(
     config: EngineConfig | None, engine: Engine | None, signer: Signer | None, session: Any,
     region: str | None, endpoint_url: str | None, profile: str | None, presigned: bool | None,
     skip_existing: bool, overwrite: bool, part_size: int, multipart_threshold: int, verify_checksums: bool,
-    on_progress: Progress | None,
+    on_progress: Progress | None, fsync: str,
 ) -> tuple[_Fetcher, Engine, bool, int]:
     """Check the arguments; the run's fetcher, engine (and whether this call made it) and workers."""
     if part_size < 1 or multipart_threshold < 1:
-        raise ValueError("part_size and multipart_threshold must be positive")
+        raise ConfigurationError("part_size and multipart_threshold must be positive")
     if skip_existing and overwrite:
-        raise ValueError("choose skip_existing or overwrite, not both")
+        raise ConfigurationError("choose skip_existing or overwrite, not both")
+    if fsync not in _FSYNC_CHOICES:
+        raise ConfigurationError(f"fsync is one of {', '.join(_FSYNC_CHOICES)}, not {fsync!r}")
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
     from awspar.engines import engine_for_run
 
@@ -896,7 +934,7 @@ def _prepare(
     fetcher = _Fetcher(
         bucket, signer, out_dir=directory, presigned=presigned, part_size=part_size,
         threshold=multipart_threshold, overwrite=overwrite, skip_existing=skip_existing,
-        verify_checksums=verify_checksums, on_progress=on_progress,
+        verify_checksums=verify_checksums, on_progress=on_progress, fsync=fsync,
     )
     return fetcher, engine, own_engine, engine.config.max_in_flight
 
