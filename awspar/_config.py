@@ -10,6 +10,8 @@ import dataclasses
 import random
 from dataclasses import dataclass
 
+from awspar._errors import ConfigurationError
+
 __all__ = ["RetryPolicy", "EngineConfig", "DEFAULT_CONFIG", "RETRYABLE_STATUSES"]
 
 #: HTTP statuses that are retried (throttling and transient server errors).
@@ -48,11 +50,11 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.max_transient_attempts < 1:
-            raise ValueError("max_attempts and max_transient_attempts must be at least 1")
+            raise ConfigurationError("max_attempts and max_transient_attempts must be at least 1")
         if self.base_delay < 0 or self.max_delay < 0 or (self.throttle_base_delay or 0) < 0:
-            raise ValueError("retry delays must not be negative")
+            raise ConfigurationError("retry delays must not be negative")
         if self.max_elapsed <= 0:
-            raise ValueError("max_elapsed must be positive")
+            raise ConfigurationError("max_elapsed must be positive")
 
     @property
     def throttle_base(self) -> float:
@@ -114,19 +116,19 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if isinstance(self.concurrency, str):
             if self.concurrency != "auto":
-                raise ValueError(f"concurrency must be a number or 'auto', not {self.concurrency!r}")
+                raise ConfigurationError(f"concurrency must be a number or 'auto', not {self.concurrency!r}")
         elif self.concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+            raise ConfigurationError("concurrency must be at least 1")
         if self.max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
+            raise ConfigurationError("max_concurrency must be at least 1")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
-            raise ValueError("timeouts must be positive")
+            raise ConfigurationError("timeouts must be positive")
         if isinstance(self.hedge_after, str):
             pct = self.hedge_after.lower().removeprefix("p")
             if not pct.replace(".", "", 1).isdigit() or not 0 < float(pct) < 100:
-                raise ValueError(f"hedge_after must be seconds or a percentile like 'p95', not {self.hedge_after!r}")
+                raise ConfigurationError(f"hedge_after must be seconds or a percentile like 'p95', not {self.hedge_after!r}")
         if self.workers is not None and self.workers < 1:
-            raise ValueError("workers must be at least 1")
+            raise ConfigurationError("workers must be at least 1")
 
     @property
     def adaptive(self) -> bool:

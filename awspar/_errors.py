@@ -97,7 +97,14 @@ def _rebuild(cls: type[AwsparError], message: str, fields: dict[str, Any]) -> Aw
 
 
 class ConfigurationError(AwsparError, ValueError):
-    """Bad input found before anything was sent."""
+    """Bad input found before anything was sent.
+
+    The one rule for bad arguments: a value that no call could accept (``concurrency=0``,
+    ``skip_existing`` with ``overwrite``, an unknown operation, a bad ``hedge_after``) raises
+    this class, which is also a :class:`ValueError`, so ``except ValueError`` catches it as
+    well. A plain ``ValueError`` is only for bad *data* met while running (an answer body that
+    is not JSON). The CLI turns it into one line and exit 2.
+    """
 
 
 class NoCredentialsError(ConfigurationError):

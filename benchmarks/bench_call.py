@@ -105,8 +105,10 @@ def boto3_threads(url: str, params: list[dict[str, Any]]) -> Run:
     return run
 
 
-def sign_and_parse(url: str, params: list[dict[str, Any]]) -> Run:
-    """The floor: what any front-end must spend per call, no I/O (answers captured beforehand)."""
+def sign_and_parse(url: str, params: list[dict[str, Any]], *, pipeline: bool = False) -> Run:
+    """The floor: what any front-end must spend per call, no I/O (answers captured beforehand):
+    ``Signer.sign`` + parse, or with ``pipeline`` botocore's whole pipeline for the signing (what
+    ``Signer.sign`` costs without its JSON fast path, and still for the other protocols)."""
     signer = Signer("dynamodb", session=botocore_session(), endpoint_url=url)
     engine = get_engine("threads", EngineConfig(concurrency=CONCURRENCY))
     try:
@@ -117,8 +119,11 @@ def sign_and_parse(url: str, params: list[dict[str, Any]]) -> Run:
     def run() -> list[int]:
         numbers = []
         for p, answer in zip(params, answers):
-            request = signer.sign("GetItem", p)
-            parsed = parse(request, answer.status, answer.headers, answer.body)
+            if pipeline:
+                signer._botocore_sign("GetItem", dict(p))
+            else:
+                signer.sign("GetItem", p)
+            parsed = parse(answer.request, answer.status, answer.headers, answer.body)
             numbers.append(int(parsed["Item"]["n"]["N"]))
         return numbers
     return run
@@ -135,26 +140,6 @@ def engine_alone(url: str, params: list[dict[str, Any]], closers: list[Any]) -> 
     def run() -> list[int]:
         # the numbers are read from the bodies without parsing: a check, not part of the work
         return [int(json.loads(r.body)["Item"]["n"]["N"]) for r in engine.map(requests)]
-    return run
-
-
-def botocore_sign_and_parse(url: str, params: list[dict[str, Any]]) -> Run:
-    """What ``Signer.sign`` costs through botocore's whole pipeline (its path before the JSON
-    fast path, and still for other protocols), plus the parse."""
-    signer = Signer("dynamodb", session=botocore_session(), endpoint_url=url)
-    engine = get_engine("threads", EngineConfig(concurrency=CONCURRENCY))
-    try:
-        answers = list(engine.map(signer.sign("GetItem", p) for p in params))
-    finally:
-        engine.close()
-
-    def run() -> list[int]:
-        numbers = []
-        for p, answer in zip(params, answers):
-            method, url_, headers, body = signer._botocore_sign("GetItem", dict(p))
-            parsed = parse(answer.request, answer.status, answer.headers, answer.body)
-            numbers.append(int(parsed["Item"]["n"]["N"]))
-        return numbers
     return run
 
 
@@ -209,7 +194,7 @@ def main() -> None:
                 "boto3, one shared client, 100 threads": boto3_threads(server.url, params),
                 "async engine alone, pre-signed": engine_alone(server.url, params, closers),
                 "Signer.sign + parse alone (no I/O)": sign_and_parse(server.url, params),
-                "botocore pipeline sign + parse (no I/O)": botocore_sign_and_parse(server.url, params),
+                "botocore pipeline sign + parse (no I/O)": sign_and_parse(server.url, params, pipeline=True),
             }
             results = measure(args.rounds, contenders, expected)
         finally:

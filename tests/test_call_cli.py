@@ -56,6 +56,7 @@ def test_json_lines_in_input_order_with_blobs_as_base64(aws) -> None:
 @pytest.mark.timeout(90)
 def test_some_failed_exit_1_and_each_error_is_on_its_line(aws) -> None:
     done = _run(aws, "dynamodb", "GetItem", "--params-from", "-", "--mode", "threads", "--unordered", "--json",
+                "--concurrency", "4", "--retries", "2", "--timeout", "30",
                 stdin=json.dumps({"TableName": TABLE, **json.loads(_key(2))}) + "\n"
                 + json.dumps({"TableName": "missing", **json.loads(_key(2))}) + "\n")
     assert done.returncode == 1
@@ -118,6 +119,7 @@ def test_not_utf8_and_missing_file_are_one_line(aws, tmp_path) -> None:
     (["dynamodb", "GetItem", "--params-from", "-", "--n", "2"], "not with --params-from"),
     (["dynamodb", "GetItem", "--mode", "fast"], "--mode 'fast' is not one of"),
     (["dynamodb", "GetItem", "--paginate"], "does not paginate"),
+    (["dynamodb", "GetItem", "--concurrency", "lots"], "--concurrency must be auto or a whole number"),
 ])
 def test_bad_usage_is_one_line_and_exit_2(aws, args, said) -> None:
     done = _run(aws, *args)

@@ -137,3 +137,15 @@ def test_usage_names_the_arguments_as_their_help_does(command, usage) -> None:
     result = CliRunner().invoke(build_app(command), [command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert usage in result.stdout, result.stdout[:300]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("command", "word"), [("bedrock", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"),
+                                               ("local", "lognormal:MEDIAN_MS,SIGMA"), ("s3-get", "AWS_ENDPOINT_URL_S3")])
+def test_help_into_a_pipe_is_not_cut_at_80_columns(command, word) -> None:
+    """The old help, piped, was laid out for 80 columns with long words cut ('AWS_ENDPOINT_URL_BEDROC…')."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    done = subprocess.run([sys.executable, "-c", "from awspar.cli import main; main()", command, "--help"],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "…" not in done.stdout and word in done.stdout

@@ -335,9 +335,9 @@ def test_hedge_answers_for_a_stalled_request(make_engine: Callable[..., Engine],
     assert len(hedged) == 2, "pick another seed"
     if make_engine.mode == "sequential":  # type: ignore[attr-defined]
         with pytest.raises(ConfigurationError, match="cannot hedge"):
-            make_engine(EngineConfig(concurrency=8, hedge_after=0.2))
+            make_engine(EngineConfig(concurrency=8, hedge_after=0.5))
         return
-    engine = make_engine(EngineConfig(concurrency=8, hedge_after=0.2))
+    engine = make_engine(EngineConfig(concurrency=8, hedge_after=0.5))
     assert engine.send(get(signer, KEYS[-1])).ok  # workers up, so that the primary reaches the server first
     server.configure(behaviour)
     began = time.perf_counter()
@@ -345,14 +345,14 @@ def test_hedge_answers_for_a_stalled_request(make_engine: Callable[..., Engine],
     assert time.perf_counter() - began < 2.5
     assert [r.body for r in responses] == [BODIES[k] for k in hedged + quick]
     for response in responses[:2]:
-        # The hedge went out 0.2 s after the primary, and the loser of the two was hung up on. The
+        # The hedge went out 0.5 s after the primary, and the loser of the two was hung up on. The
         # server stalls the first of them to arrive: on a loaded machine that can be the hedge
         # (a process engine's primary still on its way to its worker), and then the primary wins.
         # (A process worker's span starts when the worker sends, which can be after the hedge left.)
         outcomes = [s.outcome for s in response.spans]
         assert outcomes in (["cancelled", "hedge"], ["ok", "cancelled"])
         if outcomes == ["cancelled", "hedge"]:
-            assert response.spans[1].start - response.spans[0].start >= 0.19
+            assert response.spans[1].start - response.spans[0].start >= 0.49
     assert all([s.outcome for s in r.spans] == ["ok"] for r in responses[2:])
     if engine.name != "boto3":  # the stalled primaries were hung up on long before their 3 s stall ended
         assert eventually(lambda: server.stats()["cancellations"] >= 2, timeout=1.5), server.stats()
@@ -403,8 +403,10 @@ def test_race_keeps_the_first_answer_and_cancels_the_rest(make_engine: Callable[
     assert all(not r.ok and r.spans and r.spans[-1].outcome == "cancelled" for r in losers)
     assert all(r.attempts == 1 for r in losers)  # never retried
     assert all(isinstance(r.error, CancelledError) and r.error.cancelled for r in losers)
-    if engine.name != "boto3":  # the stalled losers were hung up on before their first byte
-        assert eventually(lambda: server.stats()["cancellations"] == 3), server.stats()
+    if engine.name != "boto3":  # the stalled losers that reached the server were hung up on before their first byte
+        # (on a loaded machine the winner can answer before the last loser is even sent)
+        assert eventually(lambda: server.stats()["cancellations"] == server.stats()["requests"] - 1 >= 2), \
+            server.stats()
 
 
 @pytest.mark.timeout(60)

@@ -126,6 +126,17 @@ def test_follows_a_capacity_step_up_and_down() -> None:
     assert run.throttled_share(25, 30) < 0.05
 
 
+def test_far_from_a_throttle_growth_speeds_up() -> None:
+    """At 50 ms a round trip, a capacity that doubles from 1,500/s means 75 more in flight: one
+    more per round trip would take ~4 s to get to 90 % of it; growth that doubles every few quiet
+    windows takes about one."""
+    run = simulate(_limit(), Capacity(rate=1500), seconds=16, latency=0.05, jitter=0.4,
+                   steps=[(10.0, Capacity(rate=3000))])
+    up = next(i.start for i in run.intervals if i.start >= 10 and i.ok / run.interval_s >= 0.9 * 3000)
+    assert up - 10 <= 1.5
+    assert run.throttled_share(2, 10) <= 0.02
+
+
 def test_settles_at_a_concurrency_quota() -> None:
     """Bedrock's quota of 3 concurrent calls, answered at once with a 429 above it."""
     run = simulate(_limit(), Capacity(concurrent=3), seconds=20, latency=0.5, throttle_latency=0.01)

@@ -86,3 +86,14 @@ def test_latency_is_injected_and_throttling_is_retried(make_dynamodb_server) -> 
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     assert sum(r.attempts for r in results) > 10  # some were throttled first
     assert throttled.stats()["faults"]["throttle"] == sum(r.attempts for r in results) - 10
+
+
+def test_an_answer_botocore_cannot_parse_fails_its_input_only(make_dynamodb_server) -> None:
+    """A 200 whose body does not fit the output shape (an attribute value that is not a map)."""
+    server = make_dynamodb_server(tables={"t": "pk"}, generated={"t": 5},
+                                  items={"t": [{"pk": {"S": "broken"}, "x": 5}]})
+    keys = [{"TableName": "t", "Key": {"pk": {"S": key}}} for key in ("item-000001", "broken", "item-000002")]
+    for mode in ("threads", "async"):
+        results = list(call_many("dynamodb", "GetItem", keys, mode=mode, session=_session(), endpoint_url=server.url))
+        assert [r.ok for r in results] == [True, False, True]
+        assert results[1].attempts == 1 and results[1].response is None

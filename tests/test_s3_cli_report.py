@@ -210,3 +210,28 @@ def test_get_objects_fetches_every_key_listed_before_a_listing_error_then_raises
             seen.append(result)
     assert raised.value.code == "AccessDenied"
     assert sorted(r.key for r in seen) == [LISTED.key(i) for i in range(1000)] and all(r.ok for r in seen)
+
+
+def test_the_progress_line_shows_the_adaptive_limit_and_throttled_share() -> None:
+    """With ``--concurrency auto`` the objects row ends with the limit now and the share of
+    answers that were throttled, as the run goes."""
+    import io
+    import types
+
+    from rich.console import Console
+
+    from awspar.cli._s3_run import S3Run
+    from awspar.cli._stream import CheckedStream
+    from awspar.engines._limiter import ScopedLimits
+    from awspar.signer import SignedRequest
+
+    limits = ScopedLimits(256)
+    limit = limits.for_request(SignedRequest("GET", "http://127.0.0.1:1/demo/a", operation="s3.GetObject"))
+    for answer in ("ok", "ok", "ok", "throttled"):
+        limit.release(limit.try_acquire(), answer)  # type: ignore[arg-type]
+    run = S3Run("demo", "async", total=3, show_progress=True, as_json=False, report_stream=CheckedStream(io.BytesIO()))
+    run.limits = limits
+    run.add(types.SimpleNamespace(key="a", requests=1, skipped=False, ok=True, size=5))
+    console = Console(file=io.StringIO(), width=200, force_terminal=False)
+    console.print(run._progress._objects)  # the objects row as it would be drawn
+    assert f"limit {limit.limit}, 25% throttled" in console.file.getvalue()

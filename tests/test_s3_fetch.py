@@ -251,3 +251,24 @@ def test_mode_auto_is_chosen_in_the_library(server, session, monkeypatch) -> Non
     assert named == streamed == {"with space.txt": b"space", "plus+sign.txt": b"plus"}
     monkeypatch.setattr(s3, "_installed", lambda module: False)
     assert s3.auto_mode(None, None, 10) == "threads"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("concurrency", [8, "auto"])
+def test_the_sequential_engine_is_sequential_whatever_its_config_says(server, session, concurrency) -> None:
+    """``s3-get --mode sequential`` hands get_objects an engine made with the CLI's config
+    (``--concurrency auto`` by default): one request at a time still, answers in input order."""
+    from awspar.engines import get_engine
+
+    keys = [f"obj-{i:06d}" for i in range(1, 13)]
+    server.configure(EndpointBehaviour(latency=Latency(median_ms=20)))
+    server.reset_stats()
+    try:
+        with get_engine("sequential", EngineConfig(concurrency=concurrency)) as engine:
+            assert engine.config.max_in_flight == 1
+            signer = Signer("s3", session=session, endpoint_url=server.url)
+            results = list(get_objects("gen", keys, engine=engine, signer=signer))
+        assert [r.key for r in results] == keys and all(r.ok for r in results), [r.error for r in results][:2]
+        assert server.stats()["peak_in_flight"] == 1
+    finally:
+        server.configure(EndpointBehaviour())

@@ -143,8 +143,8 @@ def test_cli_full_disk_stops_with_the_report_saying_why(server, tmp_path, monkey
                                                       "--mode", "sequential"])
     assert result.exit_code == 2, result.output
     report = json.loads(result.stdout)
-    assert report["error_codes"] == {"DiskFull": 1} and 1 <= report["ok"] <= 3, result.stdout
-    assert len(report["objects"]) == report["ok"] + 1 <= 4, result.stdout  # the keys after it were not fetched
+    assert report["error_codes"] == {"DiskFull": 1} and 1 <= report["ok"] <= 3, report
+    assert len(report["objects"]) == report["ok"] + 1 <= 4, report  # the keys after it were not fetched
     assert report["stopped"]["error_code"] == "DiskFull"
     assert "no space left on the device" in report["stopped"]["error"] and "not fetched" in report["stopped"]["error"]
     assert not _temp_files(tmp_path)

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Ma
 from typing import TYPE_CHECKING, Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import AwsparError, ConfigurationError, ParamValidationError
+from awspar._errors import ConfigurationError, ParamValidationError
 from awspar.call.result import CallResult
 from awspar.engines.plan import Blocking, Plan, Send, arun_plans, closing, on_loop_thread, run_plans
 from awspar.parsing import parse_response
@@ -83,21 +83,19 @@ class _Caller:
             attempts += raw.attempts
             try:
                 page = parse_response(raw)
-            except AwsparError as exc:  # ServiceError, TransportError: this input's own failure
-                return CallResult(index, first, error=exc, attempts=attempts, pages=len(fetched),
-                                  elapsed=time.perf_counter() - began)
-            if self._pages is None:
-                return CallResult(index, first, page, attempts=attempts, elapsed=time.perf_counter() - began, pages=1)
-            fetched.append(page)
-            try:
+                if self._pages is None:
+                    return CallResult(index, first, page, attempts=attempts, elapsed=time.perf_counter() - began,
+                                      pages=1)
+                fetched.append(page)
                 following = self._pages.next_params(params, page)
-            except AwsparError as exc:
+                if following is None:
+                    merged = self._pages.merge(first, fetched)
+                    return CallResult(index, first, merged, attempts=attempts,
+                                      elapsed=time.perf_counter() - began, pages=len(fetched))
+            except Exception as exc:  # noqa: BLE001 - this input's own failure: AWS's error, a transport
+                # failure after the retries, a body botocore cannot parse, a token repeated by the service
                 return CallResult(index, first, error=exc, attempts=attempts, pages=len(fetched),
                                   elapsed=time.perf_counter() - began)
-            if following is None:
-                merged = self._pages.merge(first, fetched)
-                return CallResult(index, first, merged, attempts=attempts, elapsed=time.perf_counter() - began,
-                                  pages=len(fetched))
             params = following
 
     def _sign_fast(self, params: Any) -> Any:
@@ -222,7 +220,9 @@ async def acall_many(
 ) -> AsyncIterator[CallResult]:
     """Awaitable twin of :func:`call_many` (same arguments; ``mode`` defaults to ``"async"``, and
     ``params_iterable`` may be an async iterable). Never blocks the event loop: the signer is
-    built and each request signed in helper threads; blocking engines run in threads of their own.
+    built in a helper thread, a request is signed on the loop only when the signer's fast path
+    serves it (tens of microseconds, :meth:`~awspar.Signer.sign_fast`) and in a helper thread
+    otherwise; blocking engines run in threads of their own.
 
     >>> async for result in acall_many("sqs", "SendMessage", messages, concurrency=50):  # doctest: +SKIP
     ...     print(result.index, result.ok)

@@ -21,10 +21,21 @@ from typing import Annotated, Any
 
 import typer
 
+from awspar._config import DEFAULT_CONFIG
 from awspar._errors import ConfigurationError
 from awspar.cli._dask_scheduler import SCHEDULER_HELP, dask_scheduler
 from awspar.cli._json_values import BINARY_FORMATS, decode_blobs, json_default
-from awspar.cli._options import EndpointUrl, Profile, Region
+from awspar.cli._options import (
+    Concurrency,
+    EndpointUrl,
+    MaxConcurrency,
+    Profile,
+    Region,
+    Timeout,
+    concurrency_value,
+    retries_option,
+    with_retry_options,
+)
 from awspar.cli._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, fail, plural
 
 __all__ = ["call_command", "register"]
@@ -65,9 +76,10 @@ def call_command(
                                  "boto3 or dask (default: async, threads when aiohttp is not installed).")
     ] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)] = None,
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", min=1, help="Calls in flight at most (default: 32).")
-    ] = None,
+    concurrency: Concurrency = "auto",
+    max_concurrency: MaxConcurrency = 256,
+    retries: retries_option(DEFAULT_CONFIG.retry) = None,  # type: ignore[valid-type]
+    timeout: Timeout = None,
     unordered: Annotated[
         bool, typer.Option("--unordered", help="Write results as they finish (default: in input order).")
     ] = False,
@@ -108,6 +120,8 @@ def call_command(
     if params_from is not None and n is not None:
         fail("--n repeats the --param set: not with --params-from")
     mode = mode or _default_mode()
+    config = with_retry_options(DEFAULT_CONFIG.with_(concurrency=concurrency_value(concurrency),
+                                                     max_concurrency=max_concurrency), retries, timeout)
     cluster = dask_scheduler(mode, scheduler)
     signer = _signer(service, region, endpoint_url, profile)
     model = signer.operation_model(operation)
@@ -122,7 +136,7 @@ def call_command(
     try:
         from awspar.call import call_many
 
-        results = call_many(service, model.name, source, mode=mode, concurrency=concurrency, ordered=not unordered,
+        results = call_many(service, model.name, source, mode=mode, config=config, ordered=not unordered,
                             paginate=paginate, signer=signer, region=region, endpoint_url=endpoint_url,
                             profile=profile)
         try:

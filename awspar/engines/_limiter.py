@@ -9,7 +9,9 @@ service's throttling answer as the loss signal:
 - **additive increase**: after it, each success adds ``1 / limit`` (about +1 per round trip),
   and only while the limit is in use (at least half of it in flight: a client that cannot fill
   its limit learns nothing about the service); back at the limit that was last throttled, a
-  third of that for a few windows (CUBIC's plateau: probe gently where the service said no);
+  third of that for a few windows (CUBIC's plateau: probe gently where the service said no),
+  and twice as much after every 4 windows with no throttle, up to 16 per window (CUBIC's convex
+  growth far from the last throttle: a capacity that doubles is found in tens of round trips);
 - **multiplicative decrease**: the first throttle halves the limit (slow start overshoots by
   up to twice the capacity); after it, a throttling answer (:func:`is_throttle`: 429, 503, or a
   throttling error code such as ``SlowDown``, ``ThrottlingException``,
@@ -47,7 +49,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from awspar._errors import THROTTLING_CODES
+from awspar._errors import THROTTLING_CODES, ConfigurationError
 from awspar._models import RawResponse, SignedRequest
 from awspar.engines._attempts import Outcome, error_code
 
@@ -67,6 +69,11 @@ THROTTLING_STATUSES = frozenset({429, 503})
 CAREFUL_SLOWDOWN = 3
 #: ... for this many windows (of the old limit's size) of answers.
 CAREFUL_WINDOWS = 8
+#: Past the careful windows, growth doubles after each this many windows with no throttle ...
+ACCELERATE_WINDOWS = 4
+#: ... up to 2 ** this per window (a capacity that doubled is found in tens of round trips, not
+#: hundreds).
+MAX_SPEEDUP_DOUBLINGS = 4
 #: The history keeps one sample per this many seconds, at most :data:`HISTORY_SAMPLES` of them.
 HISTORY_INTERVAL = 0.5
 HISTORY_SAMPLES = 240
@@ -138,9 +145,9 @@ class AdaptiveLimit:
     def __init__(self, maximum: int, *, initial: int = INITIAL_LIMIT, backoff: float = BACKOFF,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if maximum < 1:
-            raise ValueError("the maximum concurrency must be at least 1")
+            raise ConfigurationError("the maximum concurrency must be at least 1")
         if not 0.0 < backoff < 1.0:
-            raise ValueError("backoff must be between 0 and 1")
+            raise ConfigurationError("backoff must be between 0 and 1")
         self.maximum = maximum
         self.backoff = backoff
         self._limit = float(min(maximum, max(1, initial)))
@@ -262,7 +269,9 @@ class AdaptiveLimit:
             return 1.0
         if self._limit >= self._last_max - 1e-9 and self.answered < self._careful_until:
             return 1.0 / (CAREFUL_SLOWDOWN * self._limit)
-        return 1.0 / self._limit
+        # far from any throttle, growth speeds up: twice per ACCELERATE_WINDOWS quiet windows
+        quiet_windows = (self.answered - self._careful_until) / self._limit
+        return 2.0 ** min(MAX_SPEEDUP_DOUBLINGS, max(0, int(quiet_windows / ACCELERATE_WINDOWS))) / self._limit
 
     def _take(self) -> Permit | None:
         if self._in_flight >= self.limit:

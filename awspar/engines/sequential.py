@@ -18,7 +18,8 @@ __all__ = ["SequentialEngine"]
 
 
 class SequentialEngine(ThreadsEngine):
-    """Sends each job only once the previous one is answered; lazy, in input order. Refuses
+    """Sends each job only once the previous one is answered; lazy, in input order. Its
+    concurrency is 1 whatever the config says (``"auto"`` included: nothing to adapt). Refuses
     ``hedge_after``: a hedge is a second request in flight, which this engine never has."""
 
     name = "sequential"
@@ -27,7 +28,7 @@ class SequentialEngine(ThreadsEngine):
         if config.hedge_after is not None:
             raise ConfigurationError("the sequential engine sends one request at a time, so it cannot hedge: "
                                      "drop hedge_after or choose the threads engine")
-        super().__init__(config, **options)
+        super().__init__(config.with_(concurrency=1), **options)
 
     def _new_drivers(self, threads: int) -> Executor:
         return InlineExecutor()

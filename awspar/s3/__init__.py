@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from awspar._config import DEFAULT_CONFIG, EngineConfig
-from awspar._errors import DiskFull, LocalFileError, ServiceError, local_file_error
+from awspar._errors import ConfigurationError, DiskFull, LocalFileError, ServiceError, local_file_error
 from awspar._models import FileSink, RawResponse, SignedRequest, SinkFile, Span
 from awspar.engines._attempts import Job
 from awspar.engines.plan import (
@@ -93,7 +93,7 @@ from awspar.s3.integrity import (
 )
 from awspar.s3.keys import ObjectRef, alist_pages, list_pages
 from awspar.s3.paths import KeyPathError, is_folder_marker, key_to_path, prepare_parent
-from awspar.s3.tempfiles import StaleSweep, temp_name
+from awspar.s3.tempfiles import TEMP_PREFIX, StaleSweep, temp_name  # noqa: F401 - TEMP_PREFIX: still public here
 
 if TYPE_CHECKING:  # pragma: no cover
     from awspar.engines.base import Engine
@@ -920,11 +920,11 @@ def _prepare(
 ) -> tuple[_Fetcher, Engine, bool, int]:
     """Check the arguments; the run's fetcher, engine (and whether this call made it) and workers."""
     if part_size < 1 or multipart_threshold < 1:
-        raise ValueError("part_size and multipart_threshold must be positive")
+        raise ConfigurationError("part_size and multipart_threshold must be positive")
     if skip_existing and overwrite:
-        raise ValueError("choose skip_existing or overwrite, not both")
+        raise ConfigurationError("choose skip_existing or overwrite, not both")
     if fsync not in _FSYNC_CHOICES:
-        raise ValueError(f"fsync is one of {', '.join(_FSYNC_CHOICES)}, not {fsync!r}")
+        raise ConfigurationError(f"fsync is one of {', '.join(_FSYNC_CHOICES)}, not {fsync!r}")
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
     from awspar.engines import engine_for_run
 

@@ -452,7 +452,7 @@ def _prepare(
     if _checksum_class(checksum) is None:
         raise ConfigurationError(f"checksum {checksum!r} needs awscrt: pip install 'botocore[crt]'")
     if part_size < 1 or multipart_threshold < 1:
-        raise ValueError("part_size and multipart_threshold must be positive")
+        raise ConfigurationError("part_size and multipart_threshold must be positive")
     if mode == "auto":
         mode = auto_mode(None, None, concurrency or (config.concurrency if config else None))
     signer, config = _resolve(mode, concurrency, config, signer, session, region, endpoint_url, profile)
