@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,8 @@ from awspar import CallResult, ParamValidationError, ServiceError, acall_many, c
 from awspar._errors import ConfigurationError, UnknownOperationError
 
 TABLE = "awspar-call"
-ENGINES = ["sequential", "threads", "async", "processes", "subinterpreters"]
+ENGINES = ["sequential", "threads", "async", "processes",
+           pytest.param("subinterpreters", marks=pytest.mark.skipif(sys.version_info < (3, 13), reason="3.13+ only"))]
 
 
 def _drop_metadata(response: dict[str, Any]) -> dict[str, Any]:

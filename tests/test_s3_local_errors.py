@@ -77,9 +77,9 @@ def test_a_full_disk_stops_the_run(server, session, tmp_path, monkeypatch, mode)
     assert len(full) == 1 and full[0].requests == 1  # not retried
     assert "no space left on the device [ENOSPC]" in full[0].error and TEMP_PREFIX in full[0].error
     assert "the keys after it were not fetched" in str(stopped.value)
-    # in order one at a time; with two in flight the second may still be landing when the third fails
-    assert sum(r.ok for r in seen) == 2 if mode == "sequential" else 1 <= sum(r.ok for r in seen) <= 3
-    assert len(seen) <= 4
+    # two keys are taken up at a time (even sequential sends one at a time, not one plan at a time):
+    # one or two may land before the third temporary file hits the full disk
+    assert 1 <= sum(r.ok for r in seen) <= 3 and len(seen) <= 4
     assert server.stats()["operations"]["GetObject"] <= 5  # the other 15 keys were never asked for
     assert not _temp_files(tmp_path)
 
@@ -143,7 +143,8 @@ def test_cli_full_disk_stops_with_the_report_saying_why(server, tmp_path, monkey
                                                       "--mode", "sequential"])
     assert result.exit_code == 2, result.output
     report = json.loads(result.stdout)
-    assert report["ok"] == 2 and report["error_codes"] == {"DiskFull": 1} and len(report["objects"]) == 3, report
+    assert report["error_codes"] == {"DiskFull": 1} and 1 <= report["ok"] <= 3, report
+    assert len(report["objects"]) == report["ok"] + 1 <= 4, report  # the keys after it were not fetched
     assert report["stopped"]["error_code"] == "DiskFull"
     assert "no space left on the device" in report["stopped"]["error"] and "not fetched" in report["stopped"]["error"]
     assert not _temp_files(tmp_path)

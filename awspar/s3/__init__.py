@@ -119,6 +119,8 @@ _HANDOFF = 64
 #: ``fsync="large"`` flushes files of at least this many bytes to the disk before linking them.
 FSYNC_THRESHOLD = 1 * MiB
 _FSYNC_CHOICES = ("always", "large", "never")
+# The placeholder result of a key taken up after the disk filled up (dropped before the caller).
+_NOT_FETCHED = "NotFetched"
 
 #: ``on_progress(key, nbytes)``: ``nbytes`` more bytes of ``key`` have landed (per response).
 Progress = Callable[[str, int], None]
@@ -347,7 +349,7 @@ class _Fetcher:
             return obj
         key = ref.key
         if self.disk_full:  # the run is stopping (see _stop_if_disk_full): no request for it
-            return ObjectResult(key, False, error_code="NotFetched", error=f"{key!r}: not fetched: the disk is full")
+            return ObjectResult(key, False, error_code=_NOT_FETCHED, error=f"{key!r}: not fetched: the disk is full")
         if is_folder_marker(key):
             return ObjectResult(key, True, skipped=True, notes=("folder marker (key ends with '/'): not written",))
         try:
@@ -828,6 +830,8 @@ async def aget_objects(
             results = _iterate_in_thread(in_threads, keys, _HANDOFF)
         async with contextlib.aclosing(results):
             async for result in results:
+                if result.error_code == _NOT_FETCHED:  # may overtake the DiskFull result; never shown
+                    continue
                 yield result
                 _stop_if_disk_full(result)
     finally:
@@ -963,6 +967,8 @@ def _until_disk_full(results: Iterator[ObjectResult]) -> Iterator[ObjectResult]:
     """``results``, ended by :func:`_stop_if_disk_full`; closing it closes ``results``."""
     try:
         for result in results:
+            if result.error_code == _NOT_FETCHED:  # may overtake the DiskFull result; never shown
+                continue
             yield result
             _stop_if_disk_full(result)
     finally:
