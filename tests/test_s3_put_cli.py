@@ -88,7 +88,9 @@ def test_bad_input_exits_2_with_one_line_and_uploads_nothing(server, tmp_path, a
     assert server.stats()["requests"] == 0
 
 
-def test_ctrl_c_aborts_the_multipart_uploads_in_flight(tmp_path) -> None:
+@pytest.mark.parametrize(("signum", "code", "said"), [(signal.SIGINT, 130, "interrupted"),
+                                                      (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_and_sigterm_abort_the_multipart_uploads_in_flight(tmp_path, signum, code, said) -> None:
     for i in range(3):
         (tmp_path / f"big{i}.bin").write_bytes(os.urandom(17 * MiB))
     with ObjectServer({"up": {}}, behaviour=EndpointBehaviour(latency=Latency(400))) as server:
@@ -97,10 +99,10 @@ def test_ctrl_c_aborts_the_multipart_uploads_in_flight(tmp_path) -> None:
         deadline = time.monotonic() + 30
         while server.stats()["operations"].get("UploadPart", 0) == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err
-        assert "interrupted" in err and "Traceback" not in err
+        assert proc.returncode == code, err
+        assert said in err and "Traceback" not in err
         assert server.multipart_uploads() == []
         assert server.stats()["operations"]["AbortMultipartUpload"] >= 1
 

@@ -101,24 +101,28 @@ def s3_put_command(
     files_only = all(os.path.isfile(path) for path in paths)
     run = S3Run(bucket, mode, total=len(paths) if files_only else None,
                 show_progress=not as_json and sys.stderr.isatty(), as_json=as_json, report_stream=CheckedStream())
-    interrupted = False
-    try:
-        from awspar.s3 import put_objects
+    from awspar.cli._signals import Terminated, terminate_as_interrupt
 
-        results = put_objects(
-            bucket, paths, prefix=prefix, mode=mode, concurrency=concurrency,
-            config=with_retry_options(DEFAULT_CONFIG, retries, timeout), region=region, endpoint_url=endpoint_url,
-            profile=profile, checksum=checksum, content_type=content_type, metadata=meta or None,
-            storage_class=storage_class, skip_existing=skip_existing, on_progress=run.on_bytes,
-        )
-        try:
-            with run:
-                for result in results:
-                    run.add(result)
-        finally:
-            results.close()  # on any way out: cancels what is in flight, aborts open multipart uploads
-    except KeyboardInterrupt:
-        interrupted = True
+    interrupted = terminated = False
+    try:
+        with terminate_as_interrupt():  # SIGTERM aborts the open multipart uploads as Ctrl-C does
+            from awspar.s3 import put_objects
+
+            results = put_objects(
+                bucket, paths, prefix=prefix, mode=mode, concurrency=concurrency,
+                config=with_retry_options(DEFAULT_CONFIG, retries, timeout), region=region,
+                endpoint_url=endpoint_url, profile=profile, checksum=checksum, content_type=content_type,
+                metadata=meta or None, storage_class=storage_class, skip_existing=skip_existing,
+                on_progress=run.on_bytes,
+            )
+            try:
+                with run:
+                    for result in results:
+                        run.add(result)
+            finally:
+                results.close()  # on any way out: cancels what is in flight, aborts open multipart uploads
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+        interrupted, terminated = True, isinstance(exc, Terminated)
     except TransportError as exc:
         run.stop(getattr(exc, "code", "") or "TransportError", f"cannot reach S3: {exc}")
     except ReportLost as exc:
@@ -126,7 +130,8 @@ def s3_put_command(
     except OSError as exc:
         fail(f"cannot read: {exc.strerror or exc}", EXIT_USAGE)
     try:
-        code = run.finish(interrupted=interrupted, empty_note="nothing to upload: no file under the paths given")
+        code = run.finish(interrupted=interrupted, terminated=terminated,
+                          empty_note="nothing to upload: no file under the paths given")
     except ReportLost as exc:
         fail(f"cannot write the report: {exc}", EXIT_PARTIAL)
     raise typer.Exit(code)
