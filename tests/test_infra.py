@@ -386,7 +386,8 @@ def test_seed_lists_failed_puts_and_exits_nonzero(moto_server: MotoServer, via: 
     iam.create_user(UserName=user)
     iam.put_user_policy(UserName=user, PolicyName="read", PolicyDocument=json.dumps({
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}],
+        # List*/Get*, not s3:ListBucket alone: moto 5.2.6 no longer lets s3:ListBucket cover ListObjectsV2
+        "Statement": [{"Effect": "Allow", "Action": ["s3:List*", "s3:Get*"], "Resource": "*"}],
     }))
     key = iam.create_access_key(UserName=user)["AccessKey"]
     env = {**moto_server.env(), "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
